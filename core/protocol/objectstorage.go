@@ -10,26 +10,23 @@ import (
 // one segment of 9 words, fixed pointer offsets (spec/protocol.md §5.3). The Python server
 // reinterprets raw bytes, so we write exactly that shape and accept exactly that shape.
 
-// ObjectRequestType is the operation of a request header.
-type ObjectRequestType = ObjectRequestHeader_ObjectRequestType
-
-// ObjectResponseType is the result kind of a response header.
-type ObjectResponseType = ObjectResponseHeader_ObjectResponseType
-
-// Object storage request and response kinds.
+// Object storage request kinds (ObjectRequestHeader.requestType).
 const (
-	OSSSet       = ObjectRequestHeader_ObjectRequestType_setObject
-	OSSGet       = ObjectRequestHeader_ObjectRequestType_getObject
-	OSSDelete    = ObjectRequestHeader_ObjectRequestType_deleteObject
-	OSSDuplicate = ObjectRequestHeader_ObjectRequestType_duplicateObjectID
-	OSSInfo      = ObjectRequestHeader_ObjectRequestType_infoGetTotal
+	OSSSet       uint16 = 0
+	OSSGet       uint16 = 1
+	OSSDelete    uint16 = 2
+	OSSDuplicate uint16 = 3
+	OSSInfo      uint16 = 4
+)
 
-	OSSSetOK       = ObjectResponseHeader_ObjectResponseType_setOK
-	OSSGetOK       = ObjectResponseHeader_ObjectResponseType_getOK
-	OSSDelOK       = ObjectResponseHeader_ObjectResponseType_delOK
-	OSSDelNotExist = ObjectResponseHeader_ObjectResponseType_delNotExists
-	OSSDuplicateOK = ObjectResponseHeader_ObjectResponseType_duplicateOK
-	OSSInfoOK      = ObjectResponseHeader_ObjectResponseType_infoGetTotalOK
+// Object storage response kinds (ObjectResponseHeader.responseType).
+const (
+	OSSSetOK       uint16 = 0
+	OSSGetOK       uint16 = 1
+	OSSDelOK       uint16 = 2
+	OSSDelNotExist uint16 = 3
+	OSSDuplicateOK uint16 = 4
+	OSSInfoOK      uint16 = 5
 )
 
 // OSSHeaderSize is the size of every object storage header message.

@@ -5,6 +5,7 @@ import (
 	capnp "capnproto.org/go/capnp/v3"
 	"encoding/binary"
 	"encoding/hex"
+	"github.com/scaler-go/scaler/core/protocol/wire"
 	"strings"
 	"testing"
 )
@@ -27,7 +28,7 @@ func TestOSSHeaderGolden(t *testing.T) {
 	binary.BigEndian.PutUint64(id[8:], 2)
 	binary.BigEndian.PutUint64(id[16:], 3)
 	binary.BigEndian.PutUint64(id[24:], 4)
-	h := OSSHeader{ObjectID: id, PayloadLength: 5, ID: 7, Type: uint16(OSSGet)}
+	h := OSSHeader{ObjectID: id, PayloadLength: 5, ID: 7, Type: OSSGet}
 	got := EncodeOSSHeader(h)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encode:\n got % x\nwant % x", got, want)
@@ -38,7 +39,7 @@ func TestOSSHeaderGolden(t *testing.T) {
 	}
 	// The reference capnp binding reads it too.
 	msg := decodeWithCapnp(t, want)
-	if msg.RequestID() != 7 || msg.PayloadLength() != 5 || msg.RequestType() != OSSGet {
+	if msg.RequestID() != 7 || msg.PayloadLength() != 5 || uint16(msg.RequestType()) != OSSGet {
 		t.Fatalf("capnp view: id=%d len=%d type=%v", msg.RequestID(), msg.PayloadLength(), msg.RequestType())
 	}
 	oid, _ := msg.ObjectID()
@@ -64,7 +65,7 @@ func TestOSSHeaderRejects(t *testing.T) {
 	tests := map[string][]byte{
 		"short":       good[:79],
 		"long":        append(append([]byte{}, good...), 0),
-		"two segment": append(append([]byte{1}, good[1:]...)),
+		"two segment": append([]byte{1}, good[1:]...),
 		"bad ptr":     append(append(append([]byte{}, good[:40]...), 0xff), good[41:]...),
 	}
 	for name, b := range tests {
@@ -105,13 +106,13 @@ func FuzzDecodeOSSHeader(f *testing.F) {
 	})
 }
 
-func decodeWithCapnp(t *testing.T, b []byte) ObjectRequestHeader {
+func decodeWithCapnp(t *testing.T, b []byte) wire.ObjectRequestHeader {
 	t.Helper()
 	msg, err := capnp.Unmarshal(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := ReadRootObjectRequestHeader(msg)
+	h, err := wire.ReadRootObjectRequestHeader(msg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,6 +87,10 @@ type Binder interface {
 	Send(peer string, data []byte) error
 	// Broadcast queues data for every currently connected peer (the monitor publisher).
 	Broadcast(data []byte)
+	// ClosePeer closes the connection of one peer gracefully after what is already queued
+	// for it (used when a peer sends something malformed). Unknown peers are ignored. The ZMQ
+	// backend cannot close single peers and returns ErrUnsupported.
+	ClosePeer(peer string) error
 	// Addr is the bound address, with the real port when port 0 was asked for.
 	Addr() address.Address
 	// Err is why Messages was closed (nil before that).

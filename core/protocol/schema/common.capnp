@@ -3,8 +3,8 @@
 @0xe9512ad02b58d9c3;
 
 using Go = import "/go.capnp";
-$Go.package("protocol");
-$Go.import("github.com/scaler-go/scaler/core/protocol");
+$Go.package("wire");
+$Go.import("github.com/scaler-go/scaler/core/protocol/wire");
 
 enum TaskResultType {
   success @0;

@@ -3,8 +3,8 @@
 @0xb771d8011d0ebac2;
 
 using Go = import "/go.capnp";
-$Go.package("protocol");
-$Go.import("github.com/scaler-go/scaler/core/protocol");
+$Go.package("wire");
+$Go.import("github.com/scaler-go/scaler/core/protocol/wire");
 
 using Common = import "common.capnp";
 using Status = import "status.capnp";

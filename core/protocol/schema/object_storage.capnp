@@ -3,8 +3,8 @@
 @0xf698e612cb50ecae;
 
 using Go = import "/go.capnp";
-$Go.package("protocol");
-$Go.import("github.com/scaler-go/scaler/core/protocol");
+$Go.package("wire");
+$Go.import("github.com/scaler-go/scaler/core/protocol/wire");
 
 struct ObjectID $Go.name("CapnpObjectID") {
   field0 @0 :UInt64;

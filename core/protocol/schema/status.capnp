@@ -2,8 +2,8 @@
 @0xd60d432f4e2bc7e3;
 
 using Go = import "/go.capnp";
-$Go.package("protocol");
-$Go.import("github.com/scaler-go/scaler/core/protocol");
+$Go.package("wire");
+$Go.import("github.com/scaler-go/scaler/core/protocol/wire");
 
 struct Resource {
   cpu @0 :UInt16;
