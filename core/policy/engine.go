@@ -9,10 +9,10 @@ import (
 
 // Engine is a parsed policy: an allocation policy name and a scaling policy.
 type Engine struct {
-	Type       string
-	Allocate   string
-	Scaling    string
-	Waterfall  []WaterfallRule
+	Type      string
+	Allocate  string
+	Scaling   string
+	Waterfall []WaterfallRule
 }
 
 // Engine types.
