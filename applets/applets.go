@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/scaler-go/scaler/core/config"
 )
 
 // Env is what a command may touch besides its arguments, so commands run in tests without a
@@ -135,12 +137,11 @@ func report(stderr io.Writer, name string, err error) int {
 		}
 		return exit.Code
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, config.ErrHelp) {
 		return 0
 	}
 	fmt.Fprintf(stderr, "%s: %s\n", name, oneLine(err.Error()))
-	var usage UsageError
-	if errors.As(err, &usage) {
+	if isUsage(err) {
 		return 2
 	}
 	return 1

@@ -547,6 +547,12 @@ func (c *Command) ParseTable(t *Table, o ParseOptions) (*Result, error) {
 		return nil, err
 	}
 	if err := leaf.finishTable(t); err != nil {
+		// A missing option is often a misspelt one: say so in the same line.
+		for _, w := range ws {
+			if w.Suggestion != "" {
+				return nil, fmt.Errorf("%w (%s)", err, w.String())
+			}
+		}
 		return nil, err
 	}
 	return res, nil

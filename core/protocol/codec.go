@@ -20,6 +20,11 @@ func Decode(b []byte) (Message, error) {
 	if m, ok := fastDecode(b); ok {
 		return m, nil
 	}
+	return decodeGenerated(b)
+}
+
+// decodeGenerated decodes with the generated code, the reference for the fast paths.
+func decodeGenerated(b []byte) (Message, error) {
 	msg, err := capnp.Unmarshal(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)

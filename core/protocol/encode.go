@@ -13,6 +13,11 @@ func Encode(m Message) ([]byte, error) {
 	if b, ok := fastEncode(m); ok {
 		return b, nil
 	}
+	return encodeGenerated(m)
+}
+
+// encodeGenerated encodes with the generated code, the reference for the fast paths.
+func encodeGenerated(m Message) ([]byte, error) {
 	msg, seg, err := capnp.NewMessage(capnp.SingleSegment(nil))
 	if err != nil {
 		return nil, fmt.Errorf("encode %v: %w", m.Kind(), err)

@@ -104,17 +104,13 @@ func (q *taskQueue) drain(place func(*taskEntry) bool) {
 				delete(q.groups, h.key)
 				break
 			}
+			if !place(t) {
+				break
+			}
+			// place never touches the queue, so t is still at the head.
 			t.queued = false
 			q.n--
 			h.f.pop()
-			if !place(t) {
-				// Put it back where it was.
-				h.f.head--
-				h.f.items[h.f.head] = t
-				t.queued = true
-				q.n++
-				break
-			}
 		}
 	}
 }

@@ -1,0 +1,261 @@
+package applets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/scaler-go/scaler/core/client"
+	"github.com/scaler-go/scaler/core/config"
+	"github.com/scaler-go/scaler/core/config/address"
+	"github.com/scaler-go/scaler/core/proc"
+	"github.com/scaler-go/scaler/core/protocol"
+	"github.com/scaler-go/scaler/core/sysinfo"
+	"github.com/scaler-go/scaler/core/transport"
+)
+
+func init() {
+	Register(Applet{Name: "scaler_bench", Summary: "load generator: push no-op tasks through a cluster and report throughput and latency", Run: runBench})
+}
+
+type benchOptions struct {
+	Tasks       int
+	Workers     int
+	Scheduler   address.Address
+	Function    string
+	Latency     int
+	Window      int
+	Concurrency int
+	Backend     string
+	Logging     config.Logging
+}
+
+func benchCommand(o *benchOptions) *config.Command {
+	return &config.Command{
+		Name:    "scaler_bench",
+		Usage:   "push no-op tasks through a cluster (its own, or --scheduler) and report tasks/s and latency",
+		Section: "bench",
+		Groups: []*config.Group{
+			config.NewGroup("Load",
+				config.Int(&o.Tasks, "tasks", "n", 100000, "tasks to push through").Check(config.Positive[int]),
+				config.Int(&o.Workers, "workers", "w", 2, "worker processes to start with the benchmark's own scheduler").Check(config.Positive[int]),
+				config.Address(&o.Scheduler, "scheduler", "s", "use the running cluster at this scheduler address instead of starting one"),
+				config.String(&o.Function, "function", "f", "noop", "registered function to call (without arguments)"),
+				config.Int(&o.Latency, "latency-samples", "ls", 2000, "sequential single-task round trips for the latency figures").Check(config.Positive[int]),
+				config.Int(&o.Window, "window", "", 20000, "tasks in flight at once").Check(config.Positive[int]),
+				config.Int(&o.Concurrency, "max-task-concurrency", "mtc", defaultConcurrency(), "task slots of each started worker").Check(config.Positive[int]),
+				config.NetworkBackend(&o.Backend),
+			),
+			config.LoggingGroup(&o.Logging),
+		},
+	}
+}
+
+func runBench(ctx context.Context, env Env, args []string) error {
+	var o benchOptions
+	res, err := parse(benchCommand(&o), env, args)
+	if err != nil {
+		return err
+	}
+	if !res.IsSet("logging-level") {
+		o.Logging.Level = "WARNING"
+	}
+	log, closeLogs, err := newLogger(o.Logging, "bench", env, res)
+	if err != nil {
+		return err
+	}
+	defer closeLogs()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	addr := o.Scheduler
+	var schedPID int
+	var children []<-chan error
+	if addr.IsZero() {
+		port, err := freePorts(3)
+		if err != nil {
+			return err
+		}
+		addr = address.MustParse("tcp://127.0.0.1:" + strconv.Itoa(port))
+		common := []string{"--logging-level", "WARNING", "--network-backend", o.Backend}
+		cmd, err := proc.Command("scaler_scheduler", append([]string{addr.String()}, common...)...)
+		if err != nil {
+			return err
+		}
+		cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
+		done, err := proc.RunWithContext(ctx, cmd, syscall.SIGTERM, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("start scheduler: %w", err)
+		}
+		schedPID = cmd.Process.Pid
+		children = append(children, done)
+		for i := 0; i < o.Workers; i++ {
+			w, err := proc.Command("scaler_worker", append([]string{addr.String(), "--max-task-concurrency", strconv.Itoa(o.Concurrency)}, common...)...)
+			if err != nil {
+				return err
+			}
+			w.Stdout, w.Stderr = env.Stderr, env.Stderr
+			wdone, err := proc.RunWithContext(ctx, w, syscall.SIGTERM, 5*time.Second)
+			if err != nil {
+				return fmt.Errorf("start worker: %w", err)
+			}
+			children = append(children, wdone)
+		}
+		defer func() {
+			cancel()
+			for _, c := range children {
+				<-c
+			}
+		}()
+		if err := waitForWorkers(ctx, addr.WithPort(addr.Port+2), o.Backend, o.Workers); err != nil {
+			return err
+		}
+	}
+	cctx, ccancel := context.WithTimeout(ctx, 60*time.Second)
+	c, err := client.Connect(cctx, addr.String(), client.WithLogger(log), client.WithBackend(o.Backend))
+	ccancel()
+	if err != nil {
+		return err
+	}
+
+	// Warm up: the first tasks size tables and pools; idle memory is read after them.
+	warm := max(100, o.Tasks/100)
+	if _, err := pushTasks(ctx, c, o.Function, warm, o.Window); err != nil {
+		c.Close()
+		return err
+	}
+	var rssIdle uint64
+	if schedPID != 0 {
+		rssIdle = settledRSS(ctx, schedPID, 2*time.Second)
+	}
+
+	lat := make([]time.Duration, 0, o.Latency)
+	for i := 0; i < o.Latency; i++ {
+		start := time.Now()
+		if err := c.Submit(o.Function).Err(ctx); err != nil {
+			c.Close()
+			return fmt.Errorf("latency task: %w", err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
+
+	elapsed, err := pushTasks(ctx, c, o.Function, o.Tasks, o.Window)
+	c.Close()
+	if err != nil {
+		return err
+	}
+	rate := float64(o.Tasks) / elapsed.Seconds()
+	fmt.Fprintf(env.Stdout, "pushed %d %s tasks through %s in %s (window %d)\n", o.Tasks, o.Function, addr, elapsed.Round(time.Millisecond), o.Window)
+	fmt.Fprintf(env.Stdout, "latency over %d sequential tasks: p50 %s p99 %s\n", len(lat), p50, p99)
+	line := fmt.Sprintf("tasks_per_s=%d p50_us=%d p99_us=%d", int64(rate), p50.Microseconds(), p99.Microseconds())
+	if schedPID != 0 {
+		rssAfter := settledRSS(ctx, schedPID, 5*time.Second)
+		fmt.Fprintf(env.Stdout, "scheduler RSS: idle %d KiB, after the run %d KiB (%.1f%%)\n", rssIdle>>10, rssAfter>>10,
+			100*float64(rssAfter)/float64(max(rssIdle, 1)))
+		line += fmt.Sprintf(" sched_rss_idle_kib=%d sched_rss_after_kib=%d", rssIdle>>10, rssAfter>>10)
+	}
+	fmt.Fprintln(env.Stdout, line)
+	return nil
+}
+
+// pushTasks keeps up to window tasks in flight until n have finished.
+func pushTasks(ctx context.Context, c *client.Client, fn string, n, window int) (time.Duration, error) {
+	start := time.Now()
+	inflight := make([]*client.Future, 0, window)
+	for submitted := 0; submitted < n || len(inflight) > 0; {
+		for submitted < n && len(inflight) < window {
+			inflight = append(inflight, c.Submit(fn))
+			submitted++
+		}
+		f := inflight[0]
+		inflight = inflight[1:]
+		if err := f.Err(ctx); err != nil {
+			return 0, fmt.Errorf("task failed: %w", err)
+		}
+	}
+	return time.Since(start), nil
+}
+
+// settledRSS waits up to d for the process's RSS to stop shrinking and returns it.
+func settledRSS(ctx context.Context, pid int, d time.Duration) uint64 {
+	p := strconv.Itoa(pid)
+	last := sysinfo.ProcessRSS(p)
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(250 * time.Millisecond)
+		cur := sysinfo.ProcessRSS(p)
+		if cur >= last && time.Until(deadline) < d/2 {
+			return cur
+		}
+		last = cur
+	}
+	return last
+}
+
+// freePorts finds a port p such that p..p+n-1 are all free on 127.0.0.1.
+func freePorts(n int) (int, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		ok := p+n-1 <= 65535
+		var held []net.Listener
+		for i := 1; ok && i < n; i++ {
+			h, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+i))
+			if err != nil {
+				ok = false
+				break
+			}
+			held = append(held, h)
+		}
+		l.Close()
+		for _, h := range held {
+			h.Close()
+		}
+		if ok {
+			return p, nil
+		}
+	}
+	return 0, errors.New("no free run of loopback ports found")
+}
+
+// waitForWorkers watches the monitor stream until the scheduler reports want workers.
+func waitForWorkers(ctx context.Context, monitor address.Address, backendName string, want int) error {
+	b, err := backend(backendName)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	sub, err := b.Subscribe(ctx, monitor, transport.Options{Identity: protocol.NewProcessIdentity(0, "bench")})
+	if err != nil {
+		return fmt.Errorf("watch the scheduler monitor: %w", err)
+	}
+	defer sub.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("workers did not connect in time: %w", ctx.Err())
+		case raw, ok := <-sub.Messages():
+			if !ok {
+				return fmt.Errorf("monitor stream ended: %w", sub.Err())
+			}
+			m, err := protocol.Decode(raw)
+			if err != nil {
+				continue
+			}
+			if st, ok := m.(*protocol.StateScheduler); ok && len(st.Workers) >= want {
+				return nil
+			}
+		}
+	}
+}

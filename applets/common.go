@@ -1,0 +1,68 @@
+package applets
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+
+	"github.com/scaler-go/scaler/core/config"
+	"github.com/scaler-go/scaler/core/protocol"
+	"github.com/scaler-go/scaler/core/transport"
+
+	// Both transport backends register themselves; SCALER_NETWORK_BACKEND picks one.
+	_ "github.com/scaler-go/scaler/core/transport/ymq"
+	_ "github.com/scaler-go/scaler/core/transport/zmq"
+)
+
+// parse fills a command's options from argv, the environment and --config.
+func parse(cmd *config.Command, env Env, args []string) (*config.Result, error) {
+	return cmd.Parse(args, config.ParseOptions{LookupEnv: os.LookupEnv, Stdout: env.Stdout})
+}
+
+// newLogger builds the command's logger, logs the TOML warnings and the effective settings.
+func newLogger(l config.Logging, component string, env Env, res *config.Result) (*slog.Logger, func() error, error) {
+	logger, closeLogs, err := config.NewLogger(l, component, config.LoggerOptions{Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return nil, nil, err
+	}
+	if res != nil {
+		config.LogWarnings(logger, res.Warnings)
+		for _, s := range res.Settings() {
+			logger.Debug("setting", "key", s.Key, "value", s.Value, "source", s.Source.String())
+		}
+	}
+	return logger, closeLogs, nil
+}
+
+// backend returns the transport backend called name.
+func backend(name string) (transport.Backend, error) {
+	if name == "" {
+		return transport.FromEnv()
+	}
+	return transport.Lookup(name)
+}
+
+// capabilities converts the config form to the wire form, sorted for stable output.
+func capabilities(m map[string]int) []protocol.Capability {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]protocol.Capability, 0, len(names))
+	for _, n := range names {
+		out = append(out, protocol.Capability{Name: n, Value: int64(m[n])})
+	}
+	return out
+}
+
+// isUsage reports whether err is a command-line mistake (exit code 2).
+func isUsage(err error) bool {
+	var u UsageError
+	var cu config.UsageError
+	return errors.As(err, &u) || errors.As(err, &cu)
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

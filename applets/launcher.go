@@ -1,0 +1,197 @@
+package applets
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/scaler-go/scaler/core/config"
+	"github.com/scaler-go/scaler/core/config/address"
+	"github.com/scaler-go/scaler/core/objstore"
+	"github.com/scaler-go/scaler/core/protocol"
+)
+
+func init() {
+	Register(Applet{Name: "scaler", Summary: "start every section of a TOML file: scaler FILE.toml", Run: runLauncher})
+}
+
+const launcherUsage = `usage: scaler FILE.toml
+       scaler --local                 run the embedded local cluster (see --print-local-config)
+       scaler --print-local-config
+       scaler COMMAND [options]       (or call the command's symlink directly)
+
+Starts every recognised section of FILE.toml in this process: [object_storage_server],
+[scheduler] (which starts object storage at its port + 1 unless object_storage_address is
+given), each [[worker_manager]], and [gui]. A [top] section is accepted and ignored here:
+the launcher has no terminal of its own; run scaler_top in a terminal instead.
+`
+
+// guiServiceFor builds the [gui] service; the GUI command sets it.
+var guiServiceFor func(env Env, t *config.Table, o config.ParseOptions) (service, error)
+
+//go:embed local.toml
+var localConfig []byte
+
+func runLauncher(ctx context.Context, env Env, args []string) error {
+	if len(args) == 1 && args[0] == "--print-local-config" {
+		_, err := env.Stdout.Write(localConfig)
+		return err
+	}
+	if len(args) == 1 && args[0] == "--local" {
+		file, err := config.ParseFile("(embedded local.toml)", localConfig)
+		if err != nil {
+			return err
+		}
+		return launch(ctx, env, file)
+	}
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprint(env.Stdout, launcherUsage)
+		fmt.Fprintln(env.Stdout)
+		printCommands(env.Stdout)
+		return nil
+	}
+	if len(args) != 1 {
+		printUsage(env.Stderr)
+		return UsageError{fmt.Errorf("expected one TOML file, got %d arguments", len(args))}
+	}
+	file, err := config.LoadFile(args[0])
+	if err != nil {
+		return err
+	}
+	return launch(ctx, env, file)
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, launcherUsage)
+	printCommands(w)
+}
+
+// launch builds one service per section and runs them.
+func launch(ctx context.Context, env Env, file *config.File) error {
+	logOpts := config.ParseOptions{Stdout: env.Stdout}
+	launcherLog, closeLog, err := config.NewLogger(config.Logging{Level: "INFO", Paths: config.DefaultLoggingPaths}, "launcher",
+		config.LoggerOptions{Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	// A launcher starts a whole cluster unattended: a misspelt section or key must stop it
+	// rather than run with defaults nobody asked for.
+	if err := strict(file.Warnings); err != nil {
+		return err
+	}
+	var services []service
+	var closers []func() error
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+
+	if t := file.ObjectStorageServer; t != nil {
+		var o objectStorageOptions
+		res, err := objectStorageCommand(&o).ParseTable(t, logOpts)
+		if err == nil {
+			err = strict(res.Warnings)
+		}
+		if err != nil {
+			return err
+		}
+		srv, closeLogs, err := o.server(env, res)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, closeLogs)
+		addr := o.Address
+		services = append(services, service{
+			name: "object_storage_server",
+			run: func(ctx context.Context) error {
+				if err := srv.Bind(ctx); err != nil {
+					return err
+				}
+				return srv.Run(ctx)
+			},
+			ready: func(ctx context.Context) error { return probeObjectStorage(ctx, addr.String()) },
+		})
+	}
+	if t := file.Scheduler; t != nil {
+		var o schedulerOptions
+		res, err := schedulerCommand(&o).ParseTable(t, logOpts)
+		if err == nil {
+			err = strict(res.Warnings)
+		}
+		if err != nil {
+			return err
+		}
+		srv, closeLogs, err := o.server(env, res)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, closeLogs)
+		services = append(services, service{
+			name:  "scheduler",
+			run:   srv.Run,
+			ready: func(ctx context.Context) error { return waitReady(ctx, srv.Ready()) },
+		})
+	}
+	managers, err := managerServices(env, file, logOpts)
+	if err != nil {
+		return err
+	}
+	services = append(services, managers...)
+	if t := file.GUI; t != nil {
+		if guiServiceFor == nil {
+			return fmt.Errorf("%s: [gui]: this build has no web GUI", t.File)
+		}
+		svc, err := guiServiceFor(env, t, logOpts)
+		if err != nil {
+			return err
+		}
+		services = append(services, svc)
+	}
+	if file.Top != nil {
+		launcherLog.Info("[top] is not started by the launcher (it has no terminal); run scaler_top in a terminal")
+	}
+	if len(services) == 0 {
+		return fmt.Errorf("%s: nothing to start", file.Path)
+	}
+	return runServices(ctx, launcherLog, services)
+}
+
+// strict turns the first TOML warning into an error.
+func strict(ws []config.Warning) error {
+	if len(ws) == 0 {
+		return nil
+	}
+	if len(ws) == 1 {
+		return errorf("%s", ws[0].String())
+	}
+	return errorf("%s (and %d more problems)", ws[0].String(), len(ws)-1)
+}
+
+func waitReady(ctx context.Context, ready <-chan struct{}) error {
+	select {
+	case <-ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// probeObjectStorage waits until object storage answers a request, as the reference
+// launcher does (a delete of a random id).
+func probeObjectStorage(ctx context.Context, addr string) error {
+	a, err := address.Parse(addr)
+	if err != nil {
+		return err
+	}
+	c, err := objstore.Dial(ctx, objstore.ClientOptions{Address: a, Identity: protocol.NewProcessIdentity(os.Getpid(), "launcher_probe")})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Delete(ctx, protocol.NewObjectID([]byte("probe")))
+	return err
+}

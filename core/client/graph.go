@@ -1,0 +1,293 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/scaler-go/scaler/core/gocodec"
+	"github.com/scaler-go/scaler/core/protocol"
+)
+
+// Graph is a task graph: each key is either a data value or a Call of a registered
+// function on other keys.
+//
+//	client.Graph{"a": 2, "b": 3, "c": client.Call("add", "a", "b"), "d": client.Call("inc", "c")}
+type Graph map[string]any
+
+// CallNode is a graph node that calls a function on other nodes' values.
+type CallNode struct {
+	Fn   string
+	Deps []string
+}
+
+// Call makes a graph node calling fn with the values of the keys deps, in order.
+func Call(fn string, deps ...string) CallNode { return CallNode{Fn: fn, Deps: deps} }
+
+// graphCall is a submitted graph waiting for its results.
+type graphCall struct {
+	id      protocol.TaskID
+	targets map[protocol.TaskID]string // call-node task id → key
+	futures map[string]*Future
+	done    chan struct{}
+	once    sync.Once
+	err     error
+}
+
+func (g *graphCall) fail(err error) {
+	g.once.Do(func() {
+		g.err = err
+		for _, f := range g.futures {
+			f.complete(nil, err)
+		}
+		close(g.done)
+	})
+}
+
+func (g *graphCall) succeed() { g.once.Do(func() { close(g.done) }) }
+
+// Get computes keys of graph on the cluster as a DAG and returns their values. Unknown keys,
+// dependencies that name no key, and cycles are refused before anything is sent.
+func (c *Client) Get(ctx context.Context, graph Graph, keys ...string) (map[string]any, error) {
+	futures, err := c.GetFutures(graph, keys...)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]any, len(keys))
+	for _, k := range keys {
+		v, err := futures[k].Result(ctx)
+		if err != nil {
+			for _, f := range futures {
+				select {
+				case <-f.Done():
+				default:
+					f.Cancel(ctx)
+				}
+			}
+			return nil, fmt.Errorf("graph key %q: %w", k, err)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// GetFutures is Get without waiting: one future per requested key.
+func (c *Client) GetFutures(graph Graph, keys ...string) (map[string]*Future, error) {
+	if len(keys) == 0 {
+		return nil, errNoKeys
+	}
+	needed, order, err := planGraph(graph, keys)
+	if err != nil {
+		return nil, err
+	}
+	g := &graphCall{id: protocol.NewTaskID(), targets: map[protocol.TaskID]string{}, futures: map[string]*Future{}, done: make(chan struct{})}
+	data := map[string][]byte{}
+	refs := map[string]protocol.ObjectID{}
+	for _, k := range order {
+		switch v := graph[k].(type) {
+		case CallNode, *CallNode:
+		case ObjectRef:
+			refs[k] = v.ID
+		case *ObjectRef:
+			refs[k] = v.ID
+		default:
+			b, err := gocodec.Marshal(v)
+			if err != nil {
+				return nil, fmt.Errorf("graph key %q: %w", k, err)
+			}
+			data[k] = b
+		}
+	}
+	requested := map[string]bool{}
+	for _, k := range keys {
+		requested[k] = true
+	}
+	for k := range needed {
+		f := newFuture(c, k)
+		if _, isCall := callNode(graph[k]); isCall {
+			f.fn = mustCall(graph[k]).Fn
+			if requested[k] {
+				g.targets[f.id] = k
+			}
+		}
+		g.futures[k] = f
+	}
+	// Requested data keys are answered locally.
+	for _, k := range keys {
+		if b, ok := data[k]; ok {
+			g.futures[k].complete(b, nil)
+		}
+	}
+	req := graphReq{g: g, graph: graph, order: order, data: data, refs: refs}
+	if err := c.request(req); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Future, len(keys))
+	for _, k := range keys {
+		out[k] = g.futures[k]
+	}
+	return out, nil
+}
+
+func callNode(v any) (CallNode, bool) {
+	switch n := v.(type) {
+	case CallNode:
+		return n, true
+	case *CallNode:
+		return *n, true
+	}
+	return CallNode{}, false
+}
+
+func mustCall(v any) CallNode { n, _ := callNode(v); return n }
+
+// planGraph culls the graph to what keys need and orders it topologically, refusing unknown
+// keys and cycles.
+func planGraph(graph Graph, keys []string) (map[string]bool, []string, error) {
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if _, ok := graph[k]; !ok {
+			return nil, nil, fmt.Errorf("requested key %q is not in the graph", k)
+		}
+		if seen[k] {
+			return nil, nil, fmt.Errorf("key %q requested twice", k)
+		}
+		seen[k] = true
+	}
+	needed := map[string]bool{}
+	state := map[string]int{} // 1 visiting, 2 done
+	var order []string
+	var visit func(k string, path []string) error
+	visit = func(k string, path []string) error {
+		switch state[k] {
+		case 1:
+			return fmt.Errorf("graph has a cycle: %v", append(path, k))
+		case 2:
+			return nil
+		}
+		state[k] = 1
+		needed[k] = true
+		if n, ok := callNode(graph[k]); ok {
+			for _, d := range n.Deps {
+				if _, ok := graph[d]; !ok {
+					return fmt.Errorf("graph key %q depends on %q, which is not in the graph", k, d)
+				}
+				if err := visit(d, append(path, k)); err != nil {
+					return err
+				}
+			}
+		}
+		state[k] = 2
+		order = append(order, k)
+		return nil
+	}
+	sorted := append([]string(nil), keys...)
+	sort.Strings(sorted)
+	for _, k := range sorted {
+		if err := visit(k, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	return needed, order, nil
+}
+
+type graphReq struct {
+	g     *graphCall
+	graph Graph
+	order []string
+	data  map[string][]byte
+	refs  map[string]protocol.ObjectID
+}
+
+func (r graphReq) handle(c *Client, st *loopState) {
+	g := r.g
+	objs := map[string]protocol.ObjectID{}
+	for k, b := range r.data {
+		id := protocol.NewObjectID([]byte(c.id))
+		st.announce(id, protocol.ObjectObject, k)
+		c.setAsync(id, b)
+		objs[k] = id
+	}
+	for k, id := range r.refs {
+		objs[k] = id
+	}
+	gt := &protocol.GraphTask{TaskID: g.id[:], Source: []byte(c.id)}
+	for _, k := range r.order {
+		n, ok := callNode(r.graph[k])
+		if !ok {
+			continue
+		}
+		f := g.futures[k]
+		fid := c.functionObject(st, n.Fn)
+		t := protocol.Task{TaskID: f.id[:], Source: []byte(c.id), Metadata: c.flags, FuncObjectID: fid[:], Capabilities: c.opts.capabilities}
+		for _, d := range n.Deps {
+			if _, isCall := callNode(r.graph[d]); isCall {
+				did := g.futures[d].id
+				t.Args = append(t.Args, protocol.Argument{Type: protocol.ArgTask, Data: did[:]})
+			} else {
+				oid := objs[d]
+				t.Args = append(t.Args, protocol.Argument{Type: protocol.ArgObjectID, Data: oid[:]})
+			}
+		}
+		gt.Graph = append(gt.Graph, t)
+		if _, isTarget := g.targets[f.id]; isTarget {
+			gt.Targets = append(gt.Targets, f.id[:])
+		}
+		st.nodes[f.id] = g
+	}
+	b, err := protocol.Encode(gt)
+	if err != nil {
+		g.fail(err)
+		return
+	}
+	st.graphs[g.id] = g
+	st.tasks = append(st.tasks, b)
+}
+
+// onNodeResult handles a subtask's result: targets are fetched, intermediates released.
+func (c *Client) onNodeResult(st *loopState, g *graphCall, id protocol.TaskID, m *protocol.TaskResult) {
+	key, isTarget := g.targets[id]
+	if !isTarget || len(m.Results) != 1 {
+		st.releases = append(st.releases, m.Results...)
+		return
+	}
+	f := g.futures[key]
+	if p, ok, _ := protocol.DecodeProfileResult(m.Metadata); ok {
+		f.mu.Lock()
+		f.profile, f.profiled = p, true
+		f.mu.Unlock()
+	}
+	st.futures[id] = f
+	c.fetchResult(st, f, m.Results[0], m.Type)
+}
+
+func (c *Client) onGraphResult(st *loopState, g *graphCall, m *protocol.TaskResult) {
+	delete(st.graphs, g.id)
+	for id, gg := range st.nodes {
+		if gg == g {
+			delete(st.nodes, id)
+		}
+	}
+	if m.Type == protocol.ResultSuccess {
+		g.succeed()
+		return
+	}
+	// A graph refused as a whole carries the reason in its own result object.
+	if len(m.Results) == 1 {
+		f := newFuture(c, "graph")
+		f.id = g.id
+		st.futures[g.id] = f
+		st.after[f] = func() { g.fail(f.err) }
+		c.fetchResult(st, f, m.Results[0], m.Type)
+		return
+	}
+	// Each target got its own failure result; futures still reading one finish with it.
+	err := fmt.Errorf("graph %s failed", g.id)
+	for _, f := range g.futures {
+		if st.futures[f.id] != f {
+			f.complete(nil, err)
+		}
+	}
+	g.once.Do(func() { g.err = err; close(g.done) })
+}
