@@ -13,6 +13,8 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
+# Go lives in /usr/local/go on fresh machines, not always on PATH.
+export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin
 BINARY := $(BIN)/scaler
@@ -61,7 +63,7 @@ CAPNP_SCHEMA_DIR := core/protocol/schema
 CAPNP_OUT := core/protocol/wire
 GENERATED := $(CAPNP_OUT)
 
-.PHONY: build check-static test bench generate check-generate lint clean
+.PHONY: build check-static test deps-test bench bench-e2e run generate check-generate lint clean
 
 build:
 	@mkdir -p $(BIN)
@@ -86,7 +88,7 @@ check-static:
 	@rm -f $(BIN)/zmq-static.test
 	@echo "static zmq backend: tests passed"
 
-test:
+test: deps-test
 	$(GO) vet ./...
 	$(GO) vet -tags zmqstatic ./internal/gssstub .
 	$(GO) test -timeout $(TEST_TIMEOUT) ./...
@@ -96,8 +98,22 @@ test:
 		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZ_TIME) $$pkg; \
 	done
 
+# Debian packages the tests use (installed only when missing).
+deps-test:
+	@scripts/deps.sh test
+
 bench:
 	$(GO) test -run '^$$' -bench . ./...
+
+# End-to-end load: the benchmark's own scheduler and two worker processes, 100,000 no-op
+# tasks; its last line is the figures (tasks/s, latency, scheduler memory).
+bench-e2e: build
+	$(BIN)/scaler_bench -n 100000 -w 2
+
+# A whole local cluster from the embedded default config (scheduler, object storage, a
+# dynamic worker manager); push work with: bin/scaler_bench --scheduler tcp://127.0.0.1:6378
+run: build
+	$(BINARY) --local
 
 generate:
 	capnp compile -I"$$($(GO) list -m -f '{{.Dir}}' capnproto.org/go/capnp/v3)/std" \

@@ -2,16 +2,14 @@
 # Builds the static scaler binary and installs it, with one symlink per command, into
 # ${PREFIX:-/usr/local}/bin.
 #
-# Debian packages the build needs are installed only when missing (apt-get update runs only
-# then); Go >= 1.26 must already be installed. Running it again changes nothing: packages are
+# Debian packages the build needs are installed only when missing (scripts/deps.sh); Go >=
+# 1.26 must already be installed. Running it again changes nothing: packages are
 # left alone, and the binary and symlinks are only written when they differ.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PREFIX="${PREFIX:-/usr/local}"
-REQUIRED_PACKAGES=(libzmq3-dev pkg-config g++) # libzmq.a (+ its static deps), gcc/g++ and libstdc++.a
-OPTIONAL_PACKAGES=(capnproto)                  # only for `make generate`
 GO_MIN_MINOR=26                                # go.mod says go 1.26.0
 
 say() { printf 'install.sh: %s\n' "$*"; }
@@ -28,38 +26,6 @@ as_root() {
 		sudo "$@"
 	else
 		die "need root to run '$*' and sudo is not installed; run this script as root"
-	fi
-}
-
-is_installed() {
-	dpkg -s "$1" 2>/dev/null | grep -q '^Status: install ok installed$'
-}
-
-install_packages() {
-	if ! command -v dpkg >/dev/null; then
-		say "not a Debian-based system: make sure libzmq (with its static library), pkg-config, g++ and optionally capnproto are installed"
-		return
-	fi
-	local missing=() optional=() p
-	for p in "${REQUIRED_PACKAGES[@]}"; do
-		is_installed "$p" || missing+=("$p")
-	done
-	for p in "${OPTIONAL_PACKAGES[@]}"; do
-		is_installed "$p" || optional+=("$p")
-	done
-	if ((${#missing[@]} + ${#optional[@]} == 0)); then
-		say "packages present: ${REQUIRED_PACKAGES[*]} ${OPTIONAL_PACKAGES[*]}"
-		return
-	fi
-	say "installing: ${missing[*]} ${optional[*]}"
-	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-	if ((${#missing[@]} > 0)); then
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" ||
-			die "could not install ${missing[*]}"
-	fi
-	if ((${#optional[@]} > 0)); then
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${optional[@]}" ||
-			say "warning: could not install ${optional[*]}; only 'make generate' needs it"
 	fi
 }
 
@@ -102,7 +68,7 @@ install_link() {
 	say "linked $dst -> $target"
 }
 
-install_packages
+scripts/deps.sh build
 find_go
 make build GO="$GO"
 
