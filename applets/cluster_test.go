@@ -257,4 +257,3 @@ func TestSchedulerSurvivesGarbage(t *testing.T) {
 	}
 	c.Scheduler.WaitOutput(t, "dropping malformed message", 5*time.Second)
 }
-
