@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -90,9 +91,33 @@ func List(all bool) []Applet {
 // Main runs the command selected by args and exits the process with its status.
 func Main(args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	stopProfile := startProfile(args)
 	code := Run(ctx, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args)
+	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// startProfile writes a CPU profile of this process to $SCALER_CPUPROFILE.<command>.<pid>
+// when that variable is set: a developer aid for profiling whole clusters.
+func startProfile(args []string) func() {
+	prefix := os.Getenv("SCALER_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	name, _ := resolve(args)
+	f, err := os.Create(fmt.Sprintf("%s.%s.%d", prefix, name, os.Getpid()))
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // Run dispatches and returns the exit status; it prints errors as one line on Stderr.

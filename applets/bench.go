@@ -75,7 +75,6 @@ func runBench(ctx context.Context, env Env, args []string) error {
 
 	addr := o.Scheduler
 	var schedPID int
-	var children []<-chan error
 	if addr.IsZero() {
 		port, err := freePorts(3)
 		if err != nil {
@@ -93,24 +92,30 @@ func runBench(ctx context.Context, env Env, args []string) error {
 			return fmt.Errorf("start scheduler: %w", err)
 		}
 		schedPID = cmd.Process.Pid
-		children = append(children, done)
+		schedDone := done
+		wctx, stopWorkers := context.WithCancel(ctx)
+		defer stopWorkers()
+		var workers []<-chan error
 		for i := 0; i < o.Workers; i++ {
 			w, err := proc.Command("scaler_worker", append([]string{addr.String(), "--max-task-concurrency", strconv.Itoa(o.Concurrency)}, common...)...)
 			if err != nil {
 				return err
 			}
 			w.Stdout, w.Stderr = env.Stderr, env.Stderr
-			wdone, err := proc.RunWithContext(ctx, w, syscall.SIGTERM, 5*time.Second)
+			wdone, err := proc.RunWithContext(wctx, w, syscall.SIGTERM, 5*time.Second)
 			if err != nil {
 				return fmt.Errorf("start worker: %w", err)
 			}
-			children = append(children, wdone)
+			workers = append(workers, wdone)
 		}
+		// Workers leave first, then the scheduler stops.
 		defer func() {
-			cancel()
-			for _, c := range children {
+			stopWorkers()
+			for _, c := range workers {
 				<-c
 			}
+			cancel()
+			<-schedDone
 		}()
 		if err := waitForWorkers(ctx, addr.WithPort(addr.Port+2), o.Backend, o.Workers); err != nil {
 			return err

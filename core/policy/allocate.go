@@ -40,6 +40,8 @@ type Allocator interface {
 	Balance() map[string][]TaskID
 	// Name is the policy name (even_load or capability).
 	Name() string
+	// Compact rebuilds internal tables that grew and are now empty, to free their memory.
+	Compact()
 }
 
 // NewAllocator returns the allocation policy called name ("even_load" or "capability").
@@ -442,4 +444,15 @@ func (a *allocator) balanceCapability() map[string][]TaskID {
 		return nil
 	}
 	return out
+}
+
+func (a *allocator) Compact() {
+	if len(a.tasks) != 0 {
+		return
+	}
+	a.tasks = map[TaskID]*workerEntry{}
+	a.taskNeeds = map[TaskID][]string{}
+	for _, w := range a.workers {
+		w.tasks = map[TaskID]uint64{}
+	}
 }

@@ -28,6 +28,7 @@ type fakeFx struct {
 	dups      [][2]protocol.ObjectID
 	sets      map[protocol.ObjectID][]byte
 	shutdown  bool
+	released  int
 	monitor   bool
 }
 
@@ -52,6 +53,7 @@ func (f *fakeFx) DuplicateObject(dst, src protocol.ObjectID) {
 }
 func (f *fakeFx) SetObject(id protocol.ObjectID, data []byte) { f.sets[id] = data }
 func (f *fakeFx) Shutdown()                                   { f.shutdown = true }
+func (f *fakeFx) ReleaseMemory()                              { f.released++ }
 func (f *fakeFx) Resources() (protocol.Resource, uint64) {
 	return protocol.Resource{CPU: 12, RSS: 1 << 20}, 1 << 30
 }

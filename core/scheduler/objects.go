@@ -41,6 +41,30 @@ func newObjectTable() objectTable {
 
 func (o *objectTable) len() int { return len(o.objects) }
 
+// compact replaces the maps when they are (nearly) empty after having grown.
+func (o *objectTable) compact() {
+	if len(o.objects) > 1024 {
+		return
+	}
+	objects := make(map[protocol.ObjectID]*objectEntry, len(o.objects))
+	for k, v := range o.objects {
+		objects[k] = v
+	}
+	byOwner := make(map[string]map[protocol.ObjectID]struct{}, len(o.byOwner))
+	for owner, set := range o.byOwner {
+		n := make(map[protocol.ObjectID]struct{}, len(set))
+		for id := range set {
+			n[id] = struct{}{}
+		}
+		byOwner[owner] = n
+	}
+	orphans := make(map[protocol.ObjectID]struct{}, len(o.orphans))
+	for id := range o.orphans {
+		orphans[id] = struct{}{}
+	}
+	o.objects, o.byOwner, o.orphans = objects, byOwner, orphans
+}
+
 func (o *objectTable) create(id protocol.ObjectID, owner string, typ protocol.ObjectContentType, name []byte, ownerKnown bool, now time.Time) {
 	e := o.objects[id]
 	if e == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync"
 	"time"
@@ -281,6 +282,8 @@ func (e *netEffects) SetObject(id protocol.ObjectID, data []byte) {
 }
 
 func (e *netEffects) Shutdown() { e.shutdown = true }
+
+func (e *netEffects) ReleaseMemory() { debug.FreeOSMemory() }
 
 func (e *netEffects) Resources() (protocol.Resource, uint64) {
 	avail, _ := sysinfo.Memory()

@@ -36,6 +36,8 @@ type Effects interface {
 	// Resources returns the scheduler process CPU/memory and the host's free memory for the
 	// status report.
 	Resources() (protocol.Resource, uint64)
+	// ReleaseMemory returns freed memory to the operating system (after a burst).
+	ReleaseMemory()
 }
 
 // Config is the behaviour of the scheduler (spec/features.md §1.4).
@@ -115,6 +117,8 @@ type State struct {
 	balanceSame      int
 	shuttingDown     bool
 	taskSeq          uint64
+	// peakTasks is the largest task table since the last compaction.
+	peakTasks int
 }
 
 // New returns an empty scheduler state.
@@ -285,6 +289,7 @@ func (s *State) Tick(now time.Time) {
 		s.expireManagers(now)
 		s.objects.expireOrphans(now, s.cfg.ObjectRetention)
 		s.flushDeletes()
+		s.compact()
 	}
 	if s.cfg.LoadBalanceInterval > 0 && now.Sub(s.lastBalance) >= s.cfg.LoadBalanceInterval {
 		s.lastBalance = now
@@ -317,4 +322,24 @@ func (s *State) Counts() Counts {
 		Managers: len(s.managers),
 		Graphs:   len(s.graphs),
 	}
+}
+
+// compact gives memory back after a burst: Go maps never shrink, so tables that grew large
+// and are now empty are replaced, and the freed memory is returned to the OS, so a scheduler
+// that ran millions of tasks goes back to its idle footprint.
+func (s *State) compact() {
+	const big = 4096
+	if len(s.tasks) != 0 || s.peakTasks < big {
+		return
+	}
+	s.tasks = map[protocol.TaskID]*taskEntry{}
+	s.peakTasks = 0
+	s.unassigned = taskQueue{}
+	s.groups = map[string]*policy.TaskGroup{}
+	s.alloc.Compact()
+	for _, c := range s.clients {
+		c.tasks = map[protocol.TaskID]struct{}{}
+	}
+	s.objects.compact()
+	s.fx.ReleaseMemory()
 }

@@ -444,3 +444,25 @@ func TestStatusSnapshot(t *testing.T) {
 	// The snapshot encodes.
 	protocol.MustEncode(st)
 }
+
+// After a burst the task tables are rebuilt empty and memory is handed back.
+func TestCompactionAfterBurst(t *testing.T) {
+	h := newHarness(t)
+	h.fx.monitor = false
+	h.client(cA)
+	h.worker(w1, 10000)
+	for i := 0; i < 5000; i++ {
+		h.submit(cA, i)
+	}
+	for i := 0; i < 5000; i++ {
+		h.result(w1, i, protocol.ResultSuccess, protocol.NewObjectID([]byte(cA)))
+	}
+	h.fx.sent = nil
+	h.advance(2 * time.Second)
+	if h.fx.released != 1 || h.s.peakTasks != 0 {
+		t.Fatalf("released %d, peak %d", h.fx.released, h.s.peakTasks)
+	}
+	// Still fully usable.
+	h.submit(cA, 1)
+	h.take(w1, protocol.KindTask)
+}

@@ -101,6 +101,7 @@ func (s *State) newTask(id protocol.TaskID, m *protocol.Task, raw []byte, client
 	t := &taskEntry{id: id, state: protocol.StateInactive, raw: raw, task: m, client: client, seq: s.taskSeq}
 	t.capKey = capKey(m.Capabilities)
 	s.tasks[id] = t
+	s.peakTasks = max(s.peakTasks, len(s.tasks))
 	s.stateCounts[protocol.StateInactive]++
 	if c := s.clients[client]; c != nil {
 		c.tasks[id] = struct{}{}

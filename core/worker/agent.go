@@ -131,6 +131,8 @@ type Agent struct {
 	// lastStatus is the task count last written to cfg.Status (-1 before the first).
 	lastStatus   int
 	lastStatusAt time.Time
+	ossLostAt    time.Time
+	ossLostErr   error
 }
 
 // New returns an agent; call Run.
@@ -244,6 +246,9 @@ func (a *Agent) loop(ctx, runCtx context.Context) error {
 				a.sendHeartbeat(now)
 			}
 		case now := <-check.C:
+			if !a.ossLostAt.IsZero() && now.Sub(a.ossLostAt) > time.Second {
+				a.stop(ossError{a.ossLostErr})
+			}
 			if now.Sub(a.lastEcho) > a.cfg.DeathTimeout {
 				a.stop(fmt.Errorf("no heartbeat echo from the scheduler for %s (death timeout)", a.cfg.DeathTimeout.Round(time.Second)))
 			}

@@ -51,7 +51,10 @@ func (ev ossLost) apply(a *Agent, ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	a.stop(ossError{ev.err})
+	// When the cluster stops, object storage and the scheduler close together; only a lost
+	// object storage with the scheduler still there is an error.
+	a.ossLostAt = time.Now()
+	a.ossLostErr = ev.err
 }
 
 type ossError struct{ err error }
