@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -88,9 +89,12 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("binder message %d: %d bytes, want %d", i, len(ev.Data), len(want))
 				}
 			}
-			if k.PeerIdentity() != "server" {
-				t.Fatalf("PeerIdentity %q", k.PeerIdentity())
-			}
+			eventually(t, func() error {
+				if id := k.PeerIdentity(); id != "server" {
+					return fmt.Errorf("PeerIdentity %q", id)
+				}
+				return nil
+			})
 			for i := range n {
 				if err := b.Send("client", testPayload(i)); err != nil {
 					t.Fatal(err)
