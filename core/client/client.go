@@ -27,6 +27,7 @@ import (
 	"github.com/scaler-go/scaler/core/objstore"
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/sysinfo"
+	"github.com/scaler-go/scaler/core/taskctx"
 	"github.com/scaler-go/scaler/core/transport"
 )
 
@@ -78,6 +79,7 @@ type options struct {
 	backend        string
 	logger         *slog.Logger
 	priority       int32
+	prioritySet    bool
 }
 
 // Option configures Connect.
@@ -113,7 +115,7 @@ func WithBackend(name string) Option { return func(o *options) { o.backend = nam
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithPriority sets the task priority (higher runs first on a worker).
-func WithPriority(p int32) Option { return func(o *options) { o.priority = p } }
+func WithPriority(p int32) Option { return func(o *options) { o.priority, o.prioritySet = p, true } }
 
 func capabilityList(caps map[string]int64) []protocol.Capability {
 	out := make([]protocol.Capability, 0, len(caps))
@@ -146,10 +148,30 @@ type Client struct {
 
 // Connect connects to the scheduler at addr (tcp://host:port, tls://, ws://, wss://, ipc://)
 // and returns once object storage is reachable and the client's serializer is uploaded.
+//
+// Inside a task, addr may be empty: the client then uses the worker's scheduler and object
+// storage, and its tasks get the parent task's priority + 1, so a worker whose slots are
+// all taken by waiting parents still runs them.
 func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	o := options{timeout: 60 * time.Second, heartbeat: 2 * time.Second, stdout: os.Stdout, stderr: os.Stderr}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if info, inTask := taskctx.From(ctx); inTask {
+		if addr == "" {
+			addr = info.Scheduler
+		}
+		if !o.prioritySet {
+			o.priority = info.Priority + 1
+		}
+		if o.ossAddr == "" {
+			o.ossAddr = info.ObjectStorage
+		}
+		if o.backend == "" {
+			o.backend = info.Backend
+		}
+	} else if addr == "" {
+		return nil, errors.New("no scheduler address given, and not running inside a task")
 	}
 	if o.logger == nil {
 		o.logger = slog.Default()

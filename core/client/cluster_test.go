@@ -3,9 +3,11 @@ package client_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/scaler-go/scaler/core/client"
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/objstore"
+	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/scheduler"
 	"github.com/scaler-go/scaler/core/transport"
 	_ "github.com/scaler-go/scaler/core/transport/ymq"
@@ -185,8 +188,8 @@ func TestGraph(t *testing.T) {
 	if _, err := cl.Get(ctx, client.Graph{"a": client.Call("inc", "x")}, "a"); err == nil {
 		t.Fatal("missing dependency accepted")
 	}
-	_, err = cl.Get(ctx, client.Graph{"a": 1, "b": client.Call("error", "a"), "c": client.Call("inc", "b")}, "c")
-	if !client.IsRemote(err) {
+	_, err = cl.Get(ctx, client.Graph{"a": "boom", "b": client.Call("error", "a"), "c": client.Call("inc", "b")}, "c")
+	if !client.IsRemote(err) || !strings.Contains(err.Error(), `node "b" failed`) || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("failing graph = %v", err)
 	}
 }
@@ -243,5 +246,53 @@ func TestClientFailsWhenSchedulerLeaves(t *testing.T) {
 	err := f.Err(ctx)
 	if !errors.Is(err, client.ErrDisconnected) && !errors.Is(err, client.ErrTimeout) && !errors.Is(err, transport.ErrClosedByPeer) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestInfo(t *testing.T) {
+	c := startCluster(t, 1, nil)
+	cl := connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := cl.Submit("noop").Err(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var info *protocol.ClusterInfo
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		if info, err = cl.Info(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Workers) == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if info.Tasks["success"] < 1 || len(info.Workers) != 1 || len(info.Clients) != 1 {
+		t.Fatalf("info %+v", info)
+	}
+}
+
+// Nested tasks finish even when every worker slot holds a parent waiting for them.
+func TestNestedTasksDoNotDeadlock(t *testing.T) {
+	c := startCluster(t, 0, nil)
+	for i := 0; i < 2; i++ {
+		c.addWorker(worker.Config{MaxTaskConcurrency: 1})
+	}
+	cl := connect(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var parents []*client.Future
+	for i := 0; i < 5; i++ {
+		parents = append(parents, cl.Submit("map", "inc", []any{i, i + 1}))
+	}
+	for i, f := range parents {
+		v, err := f.Result(ctx)
+		if err != nil {
+			t.Fatalf("parent %d: %v", i, err)
+		}
+		if got := fmt.Sprint(v); got != fmt.Sprint([]int{i + 1, i + 2}) {
+			t.Fatalf("parent %d = %v", i, got)
+		}
 	}
 }

@@ -29,10 +29,14 @@ func Call(fn string, deps ...string) CallNode { return CallNode{Fn: fn, Deps: de
 type graphCall struct {
 	id      protocol.TaskID
 	targets map[protocol.TaskID]string // call-node task id → key
-	futures map[string]*Future
-	done    chan struct{}
-	once    sync.Once
-	err     error
+	keys    map[protocol.TaskID]string // every call node's task id → key
+	// failedNode is the key of the first node that failed (read with mu).
+	mu         sync.Mutex
+	failedNode string
+	futures    map[string]*Future
+	done       chan struct{}
+	once       sync.Once
+	err        error
 }
 
 func (g *graphCall) fail(err error) {
@@ -50,7 +54,7 @@ func (g *graphCall) succeed() { g.once.Do(func() { close(g.done) }) }
 // Get computes keys of graph on the cluster as a DAG and returns their values. Unknown keys,
 // dependencies that name no key, and cycles are refused before anything is sent.
 func (c *Client) Get(ctx context.Context, graph Graph, keys ...string) (map[string]any, error) {
-	futures, err := c.GetFutures(graph, keys...)
+	futures, g, err := c.submitGraph(graph, keys...)
 	if err != nil {
 		return nil, err
 	}
@@ -65,6 +69,12 @@ func (c *Client) Get(ctx context.Context, graph Graph, keys ...string) (map[stri
 					f.Cancel(ctx)
 				}
 			}
+			g.mu.Lock()
+			failed := g.failedNode
+			g.mu.Unlock()
+			if failed != "" && failed != k {
+				return nil, fmt.Errorf("graph key %q: node %q failed: %w", k, failed, err)
+			}
 			return nil, fmt.Errorf("graph key %q: %w", k, err)
 		}
 		out[k] = v
@@ -74,14 +84,20 @@ func (c *Client) Get(ctx context.Context, graph Graph, keys ...string) (map[stri
 
 // GetFutures is Get without waiting: one future per requested key.
 func (c *Client) GetFutures(graph Graph, keys ...string) (map[string]*Future, error) {
+	futures, _, err := c.submitGraph(graph, keys...)
+	return futures, err
+}
+
+func (c *Client) submitGraph(graph Graph, keys ...string) (map[string]*Future, *graphCall, error) {
 	if len(keys) == 0 {
-		return nil, errNoKeys
+		return nil, nil, errNoKeys
 	}
 	needed, order, err := planGraph(graph, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	g := &graphCall{id: protocol.NewTaskID(), targets: map[protocol.TaskID]string{}, futures: map[string]*Future{}, done: make(chan struct{})}
+	g := &graphCall{id: protocol.NewTaskID(), targets: map[protocol.TaskID]string{}, keys: map[protocol.TaskID]string{},
+		futures: map[string]*Future{}, done: make(chan struct{})}
 	data := map[string][]byte{}
 	refs := map[string]protocol.ObjectID{}
 	for _, k := range order {
@@ -94,7 +110,7 @@ func (c *Client) GetFutures(graph Graph, keys ...string) (map[string]*Future, er
 		default:
 			b, err := gocodec.Marshal(v)
 			if err != nil {
-				return nil, fmt.Errorf("graph key %q: %w", k, err)
+				return nil, nil, fmt.Errorf("graph key %q: %w", k, err)
 			}
 			data[k] = b
 		}
@@ -107,6 +123,7 @@ func (c *Client) GetFutures(graph Graph, keys ...string) (map[string]*Future, er
 		f := newFuture(c, k)
 		if _, isCall := callNode(graph[k]); isCall {
 			f.fn = mustCall(graph[k]).Fn
+			g.keys[f.id] = k
 			if requested[k] {
 				g.targets[f.id] = k
 			}
@@ -121,13 +138,13 @@ func (c *Client) GetFutures(graph Graph, keys ...string) (map[string]*Future, er
 	}
 	req := graphReq{g: g, graph: graph, order: order, data: data, refs: refs}
 	if err := c.request(req); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make(map[string]*Future, len(keys))
 	for _, k := range keys {
 		out[k] = g.futures[k]
 	}
-	return out, nil
+	return out, g, nil
 }
 
 func callNode(v any) (CallNode, bool) {
@@ -247,6 +264,15 @@ func (r graphReq) handle(c *Client, st *loopState) {
 
 // onNodeResult handles a subtask's result: targets are fetched, intermediates released.
 func (c *Client) onNodeResult(st *loopState, g *graphCall, id protocol.TaskID, m *protocol.TaskResult) {
+	if m.Type != protocol.ResultSuccess {
+		// The scheduler sends the failing node's own result before the copies it makes for
+		// the nodes that depended on it.
+		g.mu.Lock()
+		if g.failedNode == "" {
+			g.failedNode = g.keys[id]
+		}
+		g.mu.Unlock()
+	}
 	key, isTarget := g.targets[id]
 	if !isTarget || len(m.Results) != 1 {
 		st.releases = append(st.releases, m.Results...)

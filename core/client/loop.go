@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -40,6 +41,8 @@ type loopState struct {
 	stopping      bool
 	// after runs once a future completes in the loop (graph failures read from an object).
 	after map[*Future]func()
+	// infoWaiters get InformationResponses in request order.
+	infoWaiters []chan []byte
 }
 
 func (c *Client) loop() {
@@ -202,6 +205,12 @@ func (c *Client) handleMessage(st *loopState, raw []byte) {
 		if w != nil {
 			_, _ = w.Write([]byte(m.Content))
 		}
+	case *protocol.InformationResponse:
+		if len(st.infoWaiters) > 0 {
+			w := st.infoWaiters[0]
+			st.infoWaiters = st.infoWaiters[1:]
+			w <- append([]byte(nil), m.Response...)
+		}
 	case *protocol.ClientShutdownResponse:
 		if st.shutdown != nil {
 			if m.Accepted {
@@ -346,6 +355,34 @@ func (closeReq) handle(c *Client, st *loopState) {
 	// The scheduler cancels our remaining tasks (forcefully) and deletes our objects.
 	c.send(&protocol.ClientDisconnect{Type: protocol.DisconnectLeave})
 	st.stopping = true
+}
+
+type infoReq struct{ reply chan []byte }
+
+func (r infoReq) handle(c *Client, st *loopState) {
+	st.infoWaiters = append(st.infoWaiters, r.reply)
+	c.send(&protocol.InformationRequest{})
+}
+
+// Info asks the scheduler how the cluster is doing: tasks per state, workers, managers,
+// clients, objects (the document of spec/protocol.md §7.14 that this scheduler answers).
+func (c *Client) Info(ctx context.Context) (*protocol.ClusterInfo, error) {
+	reply := make(chan []byte, 1)
+	if err := c.request(infoReq{reply: reply}); err != nil {
+		return nil, err
+	}
+	select {
+	case b := <-reply:
+		var info protocol.ClusterInfo
+		if err := json.Unmarshal(b, &info); err != nil {
+			return nil, fmt.Errorf("decode cluster information: %w", err)
+		}
+		return &info, nil
+	case <-c.done:
+		return nil, c.closedErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 type shutdownReq struct{ reply chan error }

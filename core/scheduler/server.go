@@ -197,6 +197,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			s.log.Info("scheduler stopping")
 			return nil
 		case <-oss.Done():
+			if ctx.Err() != nil {
+				return nil // stopping: object storage went down with us
+			}
 			return fmt.Errorf("object storage connection lost: %w", oss.Err())
 		case now := <-tick.C:
 			state.Tick(now)

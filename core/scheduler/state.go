@@ -237,7 +237,7 @@ func (s *State) HandleMessage(now time.Time, peer string, raw []byte) {
 	case *protocol.WorkerManagerHeartbeat:
 		s.onManagerHeartbeat(now, peer, m)
 	case *protocol.InformationRequest:
-		// Reserved by the protocol; there is no information API.
+		s.onInformationRequest(now, peer)
 	default:
 		s.log.Warn("dropping unexpected message", "peer", peer, "kind", m.Kind())
 	}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -465,4 +466,21 @@ func TestCompactionAfterBurst(t *testing.T) {
 	// Still fully usable.
 	h.submit(cA, 1)
 	h.take(w1, protocol.KindTask)
+}
+
+func TestInformationRequest(t *testing.T) {
+	h := newHarness(t)
+	h.client(cA)
+	h.worker(w1, 4)
+	h.submit(cA, 1)
+	h.recv(cA, &protocol.InformationRequest{})
+	r := h.take(cA, protocol.KindInformationResponse).msg.(*protocol.InformationResponse)
+	var info protocol.ClusterInfo
+	if err := json.Unmarshal(r.Response, &info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Tasks["running"] != 1 || len(info.Workers) != 1 || info.Workers[0].Assigned != 1 || len(info.Clients) != 1 ||
+		info.ObjectStorage != "tcp://127.0.0.1:6379" || info.Allocation != "even_load" {
+		t.Fatalf("info %+v", info)
+	}
 }

@@ -106,8 +106,13 @@ type Agent struct {
 	tasks   map[protocol.TaskID]*task
 	ready   readyHeap
 	running int
-	seq     uint64
-	cache   *objectCache
+	// lent counts running tasks whose slot a higher-priority task borrowed.
+	lent int
+	// lendable counts running tasks per priority whose slot could still be lent.
+	lendable    map[int32]int
+	backendName string
+	seq         uint64
+	cache       *objectCache
 	// waiters lists, per object being fetched, the tasks that need it.
 	waiters map[protocol.ObjectID][]*task
 	// unstored failures wait for object storage to be connected.
@@ -154,6 +159,7 @@ func New(cfg Config) *Agent {
 		tasks:      map[protocol.TaskID]*task{},
 		cache:      newObjectCache(cfg.CacheBytes),
 		waiters:    map[protocol.ObjectID][]*task{},
+		lendable:   map[int32]int{},
 		cpu:        sysinfo.NewCPUSampler("self"),
 		lastStatus: -1,
 		pid:        strconv.Itoa(os.Getpid()),
@@ -180,6 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("connect to scheduler %s: %w", a.cfg.SchedulerAddress, err)
 	}
 	a.conn = conn
+	a.backendName = backend.Name()
 	defer conn.Close()
 	if err := a.runPreload(runCtx); err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"math"
 	"os"
 	"time"
+
+	"github.com/scaler-go/scaler/core/client"
 )
 
 // The stock binary's functions, so the load generator, health checks and users without
@@ -33,6 +35,16 @@ func init() {
 	Register("inc", func(x any) (any, error) { return addNumbers(x, int64(1)) })
 	Register("add", addNumbers)
 	Register("error", func(msg string) error { return errors.New(msg) })
+	// map runs fn over args as nested tasks on the same cluster and returns the results:
+	// a parent that waits for children, the case worker slot lending exists for.
+	Register("map", func(ctx context.Context, fn string, args []any) ([]any, error) {
+		c, err := client.Connect(ctx, "")
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		return c.Map(ctx, fn, args)
+	})
 	Register("hostname", func() (string, error) { return os.Hostname() })
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/scaler-go/scaler/core/gocodec"
 	"github.com/scaler-go/scaler/core/objstore"
 	"github.com/scaler-go/scaler/core/protocol"
+	"github.com/scaler-go/scaler/core/taskctx"
 )
 
 type phase uint8
@@ -58,6 +59,10 @@ type task struct {
 	profile   protocol.ProfileResult
 	// failure, when set before execution, is reported instead of running the task.
 	failure *gocodec.Failure
+	// lent: this running task's slot was lent to a higher-priority task (its nested one);
+	// borrowed: the task whose slot this one runs in.
+	lent     bool
+	borrowed *task
 }
 
 func (a *Agent) onTask(ctx context.Context, m *protocol.Task) {
@@ -194,17 +199,74 @@ func (a *Agent) inputsReady(ctx context.Context, t *task) {
 	a.schedule(ctx)
 }
 
-// schedule starts ready tasks while slots are free.
+// schedule starts ready tasks while slots are free. When every slot is busy, a task of
+// higher priority borrows the slot of a lower-priority running task: that is a parent
+// waiting for its nested tasks (which get parent priority + 1), and without this a worker
+// full of parents would wait for children that can never start (spec/protocol.md §9.4).
 func (a *Agent) schedule(ctx context.Context) {
-	for a.running < a.cfg.MaxTaskConcurrency && a.ready.Len() > 0 && !a.leaving {
-		t := heap.Pop(&a.ready).(*task)
-		a.start(ctx, t)
+	for a.ready.Len() > 0 && !a.leaving {
+		top := a.ready[0]
+		if a.running-a.lent >= a.cfg.MaxTaskConcurrency {
+			lender := a.lenderFor(top.priority)
+			if lender == nil {
+				return
+			}
+			lender.lent = true
+			a.lent++
+			a.lendable[lender.priority]--
+			top.borrowed = lender
+		}
+		heap.Pop(&a.ready)
+		a.start(ctx, top)
+	}
+}
+
+// lenderFor finds a running task of lower priority whose slot is not lent yet.
+func (a *Agent) lenderFor(priority int32) *task {
+	possible := false
+	for p, n := range a.lendable {
+		if p < priority && n > 0 {
+			possible = true
+			break
+		}
+	}
+	if !possible {
+		return nil
+	}
+	var best *task
+	for _, t := range a.tasks {
+		if t.phase == phaseRunning && !t.abandoned && !t.lent && t.priority < priority && (best == nil || t.priority < best.priority) {
+			best = t
+		}
+	}
+	return best
+}
+
+// releaseSlot frees a running task's slot and settles what it borrowed or lent.
+func (a *Agent) releaseSlot(t *task) {
+	a.running--
+	if t.borrowed != nil {
+		if b := t.borrowed; b.lent {
+			b.lent = false
+			a.lent--
+			if b.phase == phaseRunning && !b.abandoned {
+				a.lendable[b.priority]++
+			}
+		}
+		t.borrowed = nil
+	}
+	if t.lent {
+		t.lent = false
+		a.lent--
+	} else {
+		a.lendable[t.priority]--
 	}
 }
 
 func (a *Agent) start(ctx context.Context, t *task) {
 	t.phase = phaseRunning
 	a.running++
+	a.lendable[t.priority]++
 	tctx, cancel := context.WithCancel(ctx)
 	t.cancel = cancel
 	t.started = time.Now()
@@ -221,7 +283,10 @@ func (a *Agent) start(ctx context.Context, t *task) {
 
 // runGo runs a Go function on its own goroutine, then stores the result.
 func (a *Agent) runGo(ctx context.Context, t *task) {
-	tctx := withTaskContext(ctx, a, t)
+	tctx := taskctx.With(withTaskContext(ctx, a, t), taskctx.Info{
+		Scheduler: a.cfg.SchedulerAddress.String(), ObjectStorage: a.oss.Addr().String(),
+		Backend: a.backendName, Priority: t.priority,
+	})
 	payload, typ := a.call(tctx, t)
 	dur := time.Since(t.started)
 	a.post(finished{t: t, duration: dur})
@@ -343,7 +408,7 @@ func (a *Agent) abandon(t *task) {
 		t.timer.Stop()
 	}
 	if t.phase == phaseRunning {
-		a.running--
+		a.releaseSlot(t)
 		if t.kind == execPython {
 			a.python.kill(t)
 		}
@@ -370,7 +435,7 @@ func (a *Agent) onFinished(ctx context.Context, ev finished) {
 	}
 	t.phase = phaseStoring
 	t.duration = ev.duration
-	a.running--
+	a.releaseSlot(t)
 	a.schedule(ctx)
 }
 
