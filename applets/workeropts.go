@@ -53,6 +53,9 @@ func (o *workerOptions) apply(c *worker.Config) {
 	c.DeathTimeout = time.Duration(o.DeathTimeout) * time.Second
 	c.Preload = o.Preload
 	c.Python.Interpreter = o.Python
+	c.Python.GCInterval = time.Duration(o.GCInterval) * time.Second
+	c.Python.TrimThreshold = o.TrimThreshold
+	c.Python.HardSuspend = o.HardSuspend
 }
 
 func defaultConcurrency() int { return runtime.NumCPU() }

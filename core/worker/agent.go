@@ -102,6 +102,7 @@ type Agent struct {
 	conn   transport.Connector
 	oss    *objstore.Client
 	events chan event
+	done   chan struct{} // closed when the loop ends
 
 	tasks   map[protocol.TaskID]*task
 	ready   readyHeap
@@ -269,6 +270,7 @@ func (a *Agent) loop(ctx, runCtx context.Context) error {
 			t.cancel()
 		}
 	}
+	close(a.done)
 	return a.exit
 }
 
@@ -372,7 +374,12 @@ func (a *Agent) dialOSS(ctx context.Context, addr address.Address) {
 }
 
 // post hands an event to the loop; events from goroutines that outlive the loop are dropped.
-func (a *Agent) post(ev event) { a.events <- ev }
+func (a *Agent) post(ev event) {
+	select {
+	case a.events <- ev:
+	case <-a.done:
+	}
+}
 
 func (a *Agent) sendHeartbeat(now time.Time) {
 	avail, limit := sysinfo.Memory()

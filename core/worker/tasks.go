@@ -215,6 +215,9 @@ func (a *Agent) schedule(ctx context.Context) {
 			a.lent++
 			a.lendable[lender.priority]--
 			top.borrowed = lender
+			if lender.kind == execPython {
+				a.python.suspend(lender)
+			}
 		}
 		heap.Pop(&a.ready)
 		a.start(ctx, top)
@@ -249,6 +252,9 @@ func (a *Agent) releaseSlot(t *task) {
 		if b := t.borrowed; b.lent {
 			b.lent = false
 			a.lent--
+			if b.kind == execPython {
+				a.python.resume(b)
+			}
 			if b.phase == phaseRunning && !b.abandoned {
 				a.lendable[b.priority]++
 			}
