@@ -61,6 +61,8 @@ type Config struct {
 	CacheBytes int64
 	// Python configures the Python processors that run Python tasks.
 	Python PythonConfig
+	// Executor, when set, runs every task elsewhere (see Executor).
+	Executor Executor
 	// Status, when set, receives "tasks N" lines as the number of tasks the worker holds
 	// changes: a local worker manager reads them to stop idle workers first.
 	Status io.Writer
@@ -112,6 +114,7 @@ type Agent struct {
 	// lendable counts running tasks per priority whose slot could still be lent.
 	lendable    map[int32]int
 	backendName string
+	runCtx      context.Context
 	seq         uint64
 	cache       *objectCache
 	// waiters lists, per object being fetched, the tasks that need it.
@@ -182,6 +185,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	a.runCtx = runCtx
 	conn, err := backend.Connect(ctx, a.cfg.SchedulerAddress, transport.Options{Identity: a.identity, Logger: a.log})
 	if err != nil {
 		return fmt.Errorf("connect to scheduler %s: %w", a.cfg.SchedulerAddress, err)
@@ -400,6 +404,9 @@ func (a *Agent) sendHeartbeat(now time.Time) {
 		Capabilities:    a.cfg.Capabilities,
 		WorkerManagerID: []byte(a.cfg.WorkerManagerID),
 		Processors:      append([]protocol.ProcessorStatus{{PID: uint32(os.Getpid()), Initialized: a.oss != nil, HasTask: a.running > 0, Resource: res}}, a.python.statuses()...),
+		// Workers that hand tasks to another system report "cannot accept" in the task lock
+		// bit, as the reference's adapter workers do (spec/protocol.md §9.11).
+		TaskLock: a.cfg.Executor != nil && a.running >= a.cfg.MaxTaskConcurrency,
 	}
 	a.hbSentAt = now
 	a.hbOutstanding = true

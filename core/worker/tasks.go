@@ -29,6 +29,7 @@ type execKind uint8
 const (
 	execGo execKind = iota
 	execPython
+	execRemote
 )
 
 type task struct {
@@ -175,6 +176,11 @@ func (a *Agent) onFetched(ctx context.Context, ev fetched) {
 func (a *Agent) inputsReady(ctx context.Context, t *task) {
 	ser := t.payloads[0]
 	switch {
+	case a.cfg.Executor != nil:
+		if gocodec.IsGoSerializer(ser) {
+			t.fnName, _ = gocodec.DecodeFunction(t.payloads[1])
+		}
+		t.kind = execRemote
 	case gocodec.IsGoSerializer(ser):
 		name, err := gocodec.DecodeFunction(t.payloads[1])
 		if err != nil {
@@ -284,6 +290,8 @@ func (a *Agent) start(ctx context.Context, t *task) {
 		go a.runGo(tctx, t)
 	case execPython:
 		a.python.run(tctx, t)
+	case execRemote:
+		go a.runRemote(tctx, t)
 	}
 }
 
