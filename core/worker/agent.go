@@ -160,6 +160,7 @@ func New(cfg Config) *Agent {
 		log:        cfg.Logger.With("worker", id),
 		identity:   id,
 		events:     make(chan event, 4096),
+		done:       make(chan struct{}),
 		tasks:      map[protocol.TaskID]*task{},
 		cache:      newObjectCache(cfg.CacheBytes),
 		waiters:    map[protocol.ObjectID][]*task{},
