@@ -4,7 +4,7 @@
 #   make check-static   bin/scaler is static; a static build of the zmq backend passes its tests
 #   make test           go vet, go test, short fuzz runs
 #   make bench          every benchmark
-#   make generate       regenerate committed generated code (Cap'n Proto; templ later)
+#   make generate       regenerate committed generated code (Cap'n Proto, templ)
 #   make check-generate fail when generated code is stale
 #   make lint           gofmt and go vet
 #   make clean
@@ -61,7 +61,11 @@ FUZZ_TARGETS := \
 # annotations name the package; CAPNP_OUT must be that package's directory.
 CAPNP_SCHEMA_DIR := core/protocol/schema
 CAPNP_OUT := core/protocol/wire
-GENERATED := $(CAPNP_OUT)
+# templ components of the web GUI (spec/go-deps.md §3): the generator is pinned here, not a
+# tool line in go.mod, so the module graph stays free of its build dependencies.
+TEMPL_VERSION := v0.3.1118
+TEMPL_DIR := web
+GENERATED := $(CAPNP_OUT) ':(glob)$(TEMPL_DIR)/**/*_templ.go'
 
 .PHONY: build check-static test deps-test bench bench-e2e run generate check-generate lint clean
 
@@ -119,7 +123,7 @@ generate:
 	capnp compile -I"$$($(GO) list -m -f '{{.Dir}}' capnproto.org/go/capnp/v3)/std" \
 		--src-prefix=$(CAPNP_SCHEMA_DIR) -o"$$($(GO) tool -n capnpc-go)":$(CAPNP_OUT) \
 		$(CAPNP_SCHEMA_DIR)/*.capnp
-	@# templ generate goes here once web/ has templates.
+	$(GO) run github.com/a-h/templ/cmd/templ@$(TEMPL_VERSION) generate -log-level warn -path $(TEMPL_DIR)
 
 # Generated code is committed; this fails when it differs from what the generators produce
 # (including new generated files git does not know yet).
