@@ -13,6 +13,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,7 @@ type options struct {
 	logger         *slog.Logger
 	priority       int32
 	prioritySet    bool
+	noInline       bool
 }
 
 // Option configures Connect.
@@ -114,6 +116,11 @@ func WithBackend(name string) Option { return func(o *options) { o.backend = nam
 // WithLogger sets the client's logger.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
+// WithoutInline makes every argument and result go through object storage, as with a
+// Python scheduler, even when the scheduler supports carrying small values (up to
+// protocol.InlineLimit bytes) inside the task messages.
+func WithoutInline() Option { return func(o *options) { o.noInline = true } }
+
 // WithPriority sets the task priority (higher runs first on a worker).
 func WithPriority(p int32) Option { return func(o *options) { o.priority, o.prioritySet = p, true } }
 
@@ -127,12 +134,17 @@ func capabilityList(caps map[string]int64) []protocol.Capability {
 
 // Client is a connection to a scheduler.
 type Client struct {
-	id    string
-	opts  options
-	log   *slog.Logger
-	conn  transport.Connector
-	oss   *objstore.Client
-	flags []byte
+	id   string
+	opts options
+	log  *slog.Logger
+	conn transport.Connector
+	oss  *objstore.Client
+	// flags is the metadata of graph subtasks; taskFlags of plain tasks (with InlineResult
+	// when inline is on).
+	flags, taskFlags []byte
+	// inline: the scheduler announced the inline extension, so small arguments and
+	// results travel inside the task messages instead of through object storage.
+	inline bool
 
 	requests chan request
 	events   chan event
@@ -199,7 +211,7 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 		fnIDs:    map[string]protocol.ObjectID{},
 	}
 	c.log = o.logger.With("client", c.id)
-	c.flags = protocol.TaskFlags{Profiling: o.profiling, Priority: o.priority, StreamOutput: o.stream}.Encode()
+	flags := protocol.TaskFlags{Profiling: o.profiling, Priority: o.priority, StreamOutput: o.stream}
 	c.conn, err = backend.Connect(ctx, a, transport.Options{Identity: c.id, Logger: c.log})
 	if err != nil {
 		return nil, fmt.Errorf("connect to scheduler %s: %w", a, err)
@@ -209,6 +221,9 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 		c.conn.Close()
 		return nil, err
 	}
+	c.flags = flags.Encode()
+	flags.InlineResult = c.inline
+	c.taskFlags = flags.Encode()
 	c.oss, err = objstore.Dial(ctx, objstore.ClientOptions{Address: ossAddr, Identity: c.id, Logger: c.log})
 	if err != nil {
 		c.conn.Close()
@@ -226,8 +241,13 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	return c, nil
 }
 
-// handshake sends the first heartbeat and waits for the echo naming object storage.
+// handshake asks which Go extensions the scheduler supports, sends the first heartbeat and
+// waits for the echo naming object storage. The scheduler answers in order, so the
+// features answer (if it ever comes: the Python scheduler sends none) precedes the echo.
 func (c *Client) handshake(ctx context.Context) (address.Address, error) {
+	if !c.opts.noInline {
+		c.send(&protocol.InformationRequest{Request: []byte(protocol.FeaturesRequest)})
+	}
 	c.send(&protocol.ClientHeartbeat{})
 	timer := time.NewTimer(c.opts.timeout)
 	defer timer.Stop()
@@ -243,6 +263,13 @@ func (c *Client) handshake(ctx context.Context) (address.Address, error) {
 			}
 			m, err := protocol.Decode(raw)
 			if err != nil {
+				continue
+			}
+			if info, ok := m.(*protocol.InformationResponse); ok {
+				var f protocol.Features
+				if json.Unmarshal(info.Response, &f) == nil && f.Implementation != "" {
+					c.inline = f.Inline
+				}
 				continue
 			}
 			echo, ok := m.(*protocol.ClientHeartbeatEcho)

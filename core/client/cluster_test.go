@@ -123,9 +123,30 @@ func connect(t *testing.T, c *cluster, opts ...client.Option) *client.Client {
 	return cl
 }
 
+// Every call works the same whether small values travel inside the task messages (the
+// default with this scheduler) or through object storage (as with a Python scheduler), and
+// values above the inline limit take object storage either way.
 func TestSubmitMapAndErrors(t *testing.T) {
 	c := startCluster(t, 2, nil)
-	cl := connect(t, c)
+	for _, tc := range []struct {
+		name   string
+		opts   []client.Option
+		inline bool
+	}{
+		{name: "inline", inline: true},
+		{name: "object storage", opts: []client.Option{client.WithoutInline()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := connect(t, c, tc.opts...)
+			if got := client.InlineEnabled(cl); got != tc.inline {
+				t.Fatalf("inline = %v, want %v", got, tc.inline)
+			}
+			exerciseCalls(t, cl)
+		})
+	}
+}
+
+func exerciseCalls(t *testing.T, cl *client.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -166,6 +187,16 @@ func TestSubmitMapAndErrors(t *testing.T) {
 	star, err := cl.Starmap(ctx, "add", [][]any{{1, 2}, {3.5, 1}})
 	if err != nil || star[0] != int64(3) || star[1] != 4.5 {
 		t.Fatalf("starmap = %v, %v", star, err)
+	}
+	for _, size := range []int{0, protocol.InlineLimit - 16, protocol.InlineLimit + 1, 1 << 20} {
+		in := strings.Repeat("x", size)
+		if v, err := cl.Submit("echo", in).Result(ctx); err != nil || v != in {
+			t.Fatalf("echo of %d bytes: %d bytes back, %v", size, len(fmt.Sprint(v)), err)
+		}
+	}
+	long := strings.Repeat("e", 2*protocol.InlineLimit)
+	if _, err := cl.Submit("error", long).Result(ctx); !errors.As(err, &re) || re.Message != long {
+		t.Fatalf("long remote error = %.80v", err)
 	}
 }
 

@@ -244,10 +244,25 @@ func (c *Client) onResult(st *loopState, m *protocol.TaskResult) {
 		st.releases = append(st.releases, m.Results...)
 		return
 	}
-	if p, ok, _ := protocol.DecodeProfileResult(m.Metadata); ok {
+	p, profiled, _ := protocol.DecodeProfileResult(m.Metadata)
+	if profiled {
+		inline := p.Inline
+		p.Inline = false
 		f.mu.Lock()
 		f.profile, f.profiled = p, true
 		f.mu.Unlock()
+		if inline && len(m.Results) == 1 {
+			// The value came with the result: nothing to fetch or release.
+			delete(st.futures, id)
+			value := append([]byte(nil), m.Results[0]...)
+			if m.Type == protocol.ResultSuccess {
+				f.complete(value, nil)
+			} else {
+				f.complete(nil, decodeFailure(f.fn, value))
+			}
+			c.runAfter(st, f)
+			return
+		}
 	}
 	if m.Type == protocol.ResultFailedWorkerDied && len(m.Results) == 0 {
 		delete(st.futures, id)
@@ -306,8 +321,12 @@ func (ev fetchedResult) apply(c *Client, st *loopState) {
 	default:
 		ev.f.complete(nil, decodeFailure(ev.f.fn, ev.data))
 	}
-	if fn := st.after[ev.f]; fn != nil {
-		delete(st.after, ev.f)
+	c.runAfter(st, ev.f)
+}
+
+func (c *Client) runAfter(st *loopState, f *Future) {
+	if fn := st.after[f]; fn != nil {
+		delete(st.after, f)
 		fn()
 	}
 }

@@ -87,7 +87,7 @@ func (r submitReq) handle(c *Client, st *loopState) {
 	task := protocol.Task{
 		TaskID:       r.f.id[:],
 		Source:       []byte(c.id),
-		Metadata:     c.flags,
+		Metadata:     c.taskFlags,
 		FuncObjectID: fid[:],
 		Capabilities: r.caps,
 		Args:         c.uploadArgs(st, r.args),
@@ -119,6 +119,10 @@ func (c *Client) uploadArgs(st *loopState, args []argument) []protocol.Argument 
 		if a.ref != nil {
 			id := *a.ref
 			out[i] = protocol.Argument{Type: protocol.ArgObjectID, Data: id[:]}
+			continue
+		}
+		if c.inline && len(a.payload) <= protocol.InlineLimit {
+			out[i] = protocol.Argument{Type: protocol.ArgInline, Data: a.payload}
 			continue
 		}
 		id := protocol.NewObjectID([]byte(c.id))

@@ -2,6 +2,21 @@ package protocol
 
 import "time"
 
+// FeaturesRequest is the InformationRequest.request with which Go clients ask which Go
+// extensions the scheduler supports. This scheduler answers with a Features document; the
+// Python scheduler never answers InformationRequest, so a client that has its heartbeat
+// echo (sent after the request, answered in order) but no answer knows the extensions are
+// off.
+const FeaturesRequest = "scaler-go:features"
+
+// Features is the answer to FeaturesRequest.
+type Features struct {
+	Implementation string `json:"implementation"`
+	// Inline: Task arguments of type ArgInline and results flagged ProfileResult.Inline
+	// pass through this scheduler.
+	Inline bool `json:"inline"`
+}
+
 // ClusterInfo is the JSON document the scheduler sends in an InformationResponse: the same facts
 // as the monitor's StateScheduler, for a client that asks without subscribing (the
 // reference accepts InformationRequest and never answers, spec §7.14).

@@ -159,9 +159,14 @@ type ArgumentType uint16
 const (
 	ArgTask     ArgumentType = iota // 16-byte id of another subtask of the same graph
 	ArgObjectID                     // 32-byte object id
+	// ArgInline is a Go extension: Data is the argument's encoded value itself, at most
+	// InlineLimit bytes. Only Go clients send it, only for Go tasks, and only to a scheduler
+	// that announced the "inline" feature (see Features); the Python schema has no such
+	// value, so Python peers never see it.
+	ArgInline
 )
 
-func (t ArgumentType) String() string { return enumName(uint16(t), "task", "objectID") }
+func (t ArgumentType) String() string { return enumName(uint16(t), "task", "objectID", "inline") }
 
 // LogType is the stream a TaskLog came from.
 type LogType uint16

@@ -20,6 +20,9 @@ func TestTaskFlags(t *testing.T) {
 		{in: []byte{0, 0, 0, 0, 1, 1}, want: f},
 		{in: []byte{1, 0, 0, 0, 0, 0}, want: TaskFlags{Profiling: true}},
 		{in: []byte{1, 2, 3}, err: true},
+		{in: []byte{0, 0, 0, 0, 1, 1, 1}, want: TaskFlags{Priority: 1, StreamOutput: true, InlineResult: true}},
+		{in: []byte{0, 0, 0, 0, 1, 1, 0}, want: f},
+		{in: []byte{0, 0, 0, 0, 1, 1, 1, 0}, err: true},
 	}
 	for _, tt := range tests {
 		got, err := DecodeTaskFlags(tt.in)
@@ -44,6 +47,30 @@ func TestProfileResult(t *testing.T) {
 	}
 	if _, _, err := DecodeProfileResult([]byte{1}); err == nil {
 		t.Fatal("short accepted")
+	}
+}
+
+// The Go extension byte appears only when an extension bit is set, and Python readers get
+// the standard 16 bytes back from StandardProfile.
+func TestGoExtensionBytes(t *testing.T) {
+	f := TaskFlags{Profiling: true, InlineResult: true}
+	if got := f.Encode(); !bytes.Equal(got, []byte{1, 0, 0, 0, 0, 0, 1}) {
+		t.Fatalf("flags % x", got)
+	}
+	p := ProfileResult{DurationS: 1.5, Inline: true}
+	enc := p.Encode()
+	if len(enc) != 17 || enc[16] != 1 {
+		t.Fatalf("profile % x", enc)
+	}
+	back, ok, err := DecodeProfileResult(enc)
+	if err != nil || !ok || back != p {
+		t.Fatalf("decode = %+v %v %v", back, ok, err)
+	}
+	if std := StandardProfile(enc); len(std) != 16 || !bytes.Equal(std, ProfileResult{DurationS: 1.5}.Encode()) {
+		t.Fatalf("standard % x", std)
+	}
+	if got := ArgInline.String(); got != "inline" {
+		t.Fatal(got)
 	}
 }
 

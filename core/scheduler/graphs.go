@@ -213,6 +213,10 @@ func (s *State) submitNode(now time.Time, g *graphEntry, n *graphNode) {
 func (s *State) graphSubtaskDone(now time.Time, t *taskEntry, m *protocol.TaskResult, raw []byte) {
 	g := t.graph
 	n := g.nodes[t.id]
+	if p, ok, _ := protocol.DecodeProfileResult(m.Metadata); ok && p.Inline {
+		// Graph results feed other subtasks, which take object ids: store the value.
+		raw = s.materializeInline(now, g.client, m, p)
+	}
 	if g.finished || n == nil || n.state == nodeDone {
 		// Aborted graphs already answered this node; drop the late result's objects.
 		s.dropObjects(m.Results)
@@ -252,6 +256,23 @@ func (s *State) graphSubtaskDone(now time.Time, t *taskEntry, m *protocol.TaskRe
 	if g.remaining == 0 {
 		s.finishGraph(g, protocol.ResultSuccess)
 	}
+}
+
+// materializeInline turns a result whose value came inline into an ordinary result object
+// owned by client, and returns the re-encoded message. Go clients do not ask for inline
+// results of graph subtasks; this keeps a worker that sends one anyway harmless.
+func (s *State) materializeInline(now time.Time, client string, m *protocol.TaskResult, p protocol.ProfileResult) []byte {
+	ids := make([][]byte, len(m.Results))
+	_, known := s.clients[client]
+	for i, value := range m.Results {
+		id := protocol.NewObjectID([]byte(client))
+		s.fx.SetObject(id, value)
+		s.objects.create(id, client, protocol.ObjectObject, nil, known, now)
+		ids[i] = id[:]
+	}
+	p.Inline = false
+	m.Results, m.Metadata = ids, p.Encode()
+	return protocol.MustEncode(m)
 }
 
 func (s *State) nodeFinished(g *graphEntry, n *graphNode) {

@@ -199,3 +199,65 @@ func TestGraphSurvivesWorkerDeath(t *testing.T) {
 		t.Fatalf("graph result %+v", r)
 	}
 }
+
+// A worker that returns a graph subtask's value inline (clients do not ask for that, but a
+// worker must not be able to break a graph) gets it stored as an object, which the
+// dependent task then reads like any other result.
+func TestGraphInlineResultIsStored(t *testing.T) {
+	h := newHarness(t)
+	h.client(cA)
+	h.worker(w1, 10)
+	h.graph(cA, 100, gnode{n: 1}, gnode{n: 2, deps: []int{1}, target: true})
+	h.take(w1, protocol.KindTask)
+	id := taskID(1)
+	h.recv(w1, &protocol.TaskResult{TaskID: id[:], Type: protocol.ResultSuccess,
+		Metadata: protocol.ProfileResult{DurationS: 0.1, Inline: true}.Encode(), Results: [][]byte{[]byte("value")}})
+	r := h.take(cA, protocol.KindTaskResult).msg.(*protocol.TaskResult)
+	p, _, err := protocol.DecodeProfileResult(r.Metadata)
+	if err != nil || p.Inline || len(r.Results) != 1 || len(r.Results[0]) != 32 {
+		t.Fatalf("forwarded result %+v (%+v, %v)", r, p, err)
+	}
+	oid := protocol.ObjectID(r.Results[0])
+	if string(h.fx.sets[oid]) != "value" {
+		t.Fatalf("object storage got %q", h.fx.sets[oid])
+	}
+	d := h.take(w1, protocol.KindTask).msg.(*protocol.Task)
+	if d.Args[0].Type != protocol.ArgObjectID || !bytes.Equal(d.Args[0].Data, oid[:]) {
+		t.Fatalf("dependent task %+v", d)
+	}
+	for _, m := range h.published(protocol.KindStateTask) {
+		if md := m.(*protocol.StateTask).Metadata; len(md) > 16 {
+			t.Fatalf("monitor got %d bytes of metadata", len(md))
+		}
+	}
+}
+
+// Monitors written for the Python project unpack exactly 16 bytes of task metadata: the
+// Go extension byte never reaches them.
+func TestMonitorGetsStandardProfile(t *testing.T) {
+	h := newHarness(t)
+	h.client(cA)
+	h.worker(w1, 10)
+	h.submit(cA, 1)
+	h.take(w1, protocol.KindTask)
+	id := taskID(1)
+	h.recv(w1, &protocol.TaskResult{TaskID: id[:], Type: protocol.ResultSuccess,
+		Metadata: protocol.ProfileResult{DurationS: 0.1, Inline: true}.Encode(), Results: [][]byte{[]byte("v")}})
+	r := h.take(cA, protocol.KindTaskResult).msg.(*protocol.TaskResult)
+	if string(r.Results[0]) != "v" || len(r.Metadata) != 17 {
+		t.Fatalf("client got %+v", r)
+	}
+	var seen bool
+	for _, m := range h.published(protocol.KindStateTask) {
+		st := m.(*protocol.StateTask)
+		if st.State == protocol.StateSuccess {
+			seen = true
+			if len(st.Metadata) != 16 {
+				t.Fatalf("monitor metadata of %d bytes", len(st.Metadata))
+			}
+		}
+	}
+	if !seen {
+		t.Fatal("no success published")
+	}
+}

@@ -70,8 +70,12 @@ func (s *State) Info(now time.Time) *protocol.ClusterInfo {
 	return info
 }
 
-func (s *State) onInformationRequest(now time.Time, peer string) {
-	b, err := json.Marshal(s.Info(now))
+func (s *State) onInformationRequest(now time.Time, peer string, m *protocol.InformationRequest) {
+	var doc any = s.Info(now)
+	if string(m.Request) == protocol.FeaturesRequest {
+		doc = protocol.Features{Implementation: "scaler-go", Inline: true}
+	}
+	b, err := json.Marshal(doc)
 	if err != nil {
 		s.log.Error("cannot encode the information document", "err", err)
 		return

@@ -237,7 +237,7 @@ func (s *State) HandleMessage(now time.Time, peer string, raw []byte) {
 	case *protocol.WorkerManagerHeartbeat:
 		s.onManagerHeartbeat(now, peer, m)
 	case *protocol.InformationRequest:
-		s.onInformationRequest(now, peer)
+		s.onInformationRequest(now, peer, m)
 	default:
 		s.log.Warn("dropping unexpected message", "peer", peer, "kind", m.Kind())
 	}

@@ -484,3 +484,13 @@ func TestInformationRequest(t *testing.T) {
 		t.Fatalf("info %+v", info)
 	}
 }
+
+func TestFeaturesRequest(t *testing.T) {
+	h := newHarness(t)
+	h.recv("anyone", &protocol.InformationRequest{Request: []byte(protocol.FeaturesRequest)})
+	r := h.take("anyone", protocol.KindInformationResponse).msg.(*protocol.InformationResponse)
+	var f protocol.Features
+	if err := json.Unmarshal(r.Response, &f); err != nil || f.Implementation != "scaler-go" || !f.Inline {
+		t.Fatalf("features %s: %v", r.Response, err)
+	}
+}

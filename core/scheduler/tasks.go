@@ -414,6 +414,6 @@ func (s *State) publishTask(t *taskEntry, worker string, metadata []byte) {
 		State:        t.state,
 		Worker:       []byte(worker),
 		Capabilities: t.task.Capabilities,
-		Metadata:     metadata,
+		Metadata:     protocol.StandardProfile(metadata),
 	})
 }

@@ -407,7 +407,8 @@ func (a *Agent) sendHeartbeat(now time.Time) {
 		Processors:      append([]protocol.ProcessorStatus{{PID: uint32(os.Getpid()), Initialized: a.oss != nil, HasTask: a.running > 0, Resource: res}}, a.python.statuses()...),
 		// Workers that hand tasks to another system report "cannot accept" in the task lock
 		// bit, as the reference's adapter workers do (spec/protocol.md §9.11).
-		TaskLock: a.cfg.Executor != nil && a.running >= a.cfg.MaxTaskConcurrency,
+		// An executor whose remote system is unreachable reports the lock too.
+		TaskLock: a.cfg.Executor != nil && (a.running >= a.cfg.MaxTaskConcurrency || !executorAccepting(a.cfg.Executor)),
 	}
 	a.hbSentAt = now
 	a.hbOutstanding = true

@@ -73,6 +73,9 @@ func (ev fetched) apply(a *Agent, ctx context.Context) { a.onFetched(ctx, ev) }
 type finished struct {
 	t        *task
 	duration time.Duration
+	// result, when set, is the task's inline result: the report follows the slot release
+	// in the same loop turn, with no object storage round trip in between.
+	result *stored
 }
 
 func (ev finished) apply(a *Agent, ctx context.Context) { a.onFinished(ctx, ev) }
@@ -80,6 +83,7 @@ func (ev finished) apply(a *Agent, ctx context.Context) { a.onFinished(ctx, ev) 
 type stored struct {
 	t       *task
 	id      protocol.ObjectID
+	inline  []byte // the result value itself when profile.Inline
 	typ     protocol.TaskResultType
 	profile protocol.ProfileResult
 	err     error

@@ -19,6 +19,34 @@ type Executor interface {
 	Execute(ctx context.Context, t ExecTask) ExecResult
 }
 
+// ExecutorCanceler is an optional ability of an Executor whose remote system cannot always
+// stop a task once it has it (IBM Symphony's REST API has no abort, for example). Without it
+// the agent treats every task in Execute as running: a non-forced cancel is refused and a
+// forced one ends Execute's ctx.
+type ExecutorCanceler interface {
+	// CancelTask is called on the agent's loop, so it must not block, when the scheduler
+	// cancels a task whose Execute is running (force as in the TaskCancel). A nil result means
+	// the executor has withdrawn the task (it was still waiting in the executor): the agent
+	// ends Execute's ctx and confirms "canceled". An error refuses the cancel: the agent
+	// answers "cancelFailed", logs the error, and delivers the task's result when it comes.
+	CancelTask(id protocol.TaskID, force bool) error
+}
+
+// ExecutorAvailability is an optional ability of an Executor whose remote system can be
+// unreachable: while Accepting reports false the agent's heartbeats set the task lock, so
+// monitors show that the worker cannot make progress.
+type ExecutorAvailability interface {
+	Accepting() bool
+}
+
+// executorAccepting reports whether e can take tasks now.
+func executorAccepting(e Executor) bool {
+	if av, ok := e.(ExecutorAvailability); ok {
+		return av.Accepting()
+	}
+	return true
+}
+
 // ExecTask is a task with its inputs fetched.
 type ExecTask struct {
 	ID     protocol.TaskID

@@ -56,6 +56,7 @@ type task struct {
 	started   time.Time
 	duration  time.Duration
 	result    protocol.ObjectID
+	inline    []byte // the result value, when profile.Inline
 	typ       protocol.TaskResultType
 	profile   protocol.ProfileResult
 	// failure, when set before execution, is reported instead of running the task.
@@ -96,16 +97,27 @@ func (a *Agent) onTask(ctx context.Context, m *protocol.Task) {
 		return
 	}
 	t.needed = append(t.needed, fid)
+	t.payloads = make([][]byte, len(t.needed), len(t.needed)+len(m.Args))
 	for i, arg := range m.Args {
+		if arg.Type == protocol.ArgInline && len(arg.Data) <= protocol.InlineLimit {
+			// The value came with the task: nothing to fetch. A zero id never matches a
+			// fetched object, and a non-nil payload marks the slot filled.
+			t.needed = append(t.needed, protocol.ObjectID{})
+			t.payloads = append(t.payloads, append(make([]byte, 0, len(arg.Data)), arg.Data...))
+			continue
+		}
 		oid, ok := protocol.ObjectIDFromBytes(arg.Data)
 		if arg.Type != protocol.ArgObjectID || !ok {
 			a.failEarly(ctx, t, "bad_arguments", fmt.Sprintf("argument %d is not an object reference", i))
 			return
 		}
 		t.needed = append(t.needed, oid)
+		t.payloads = append(t.payloads, nil)
 	}
-	t.payloads = make([][]byte, len(t.needed))
 	for i, oid := range t.needed {
+		if t.payloads[i] != nil {
+			continue
+		}
 		if data, ok := a.cache.get(oid); ok {
 			t.payloads[i] = data
 			continue
@@ -303,8 +315,20 @@ func (a *Agent) runGo(ctx context.Context, t *task) {
 	})
 	payload, typ := a.call(tctx, t)
 	dur := time.Since(t.started)
+	profile := protocol.ProfileResult{DurationS: float32(dur.Seconds())}
+	if inlineResult(t, payload) {
+		profile.Inline = true
+		a.post(finished{t: t, duration: dur, result: &stored{t: t, inline: payload, typ: typ, profile: profile}})
+		return
+	}
 	a.post(finished{t: t, duration: dur})
-	a.storeResult(ctx, t, payload, typ, protocol.ProfileResult{DurationS: float32(dur.Seconds())})
+	a.storeResult(ctx, t, payload, typ, profile)
+}
+
+// inlineResult says whether payload goes back inside the TaskResult instead of object
+// storage: the client asked for it and the value is small.
+func inlineResult(t *task, payload []byte) bool {
+	return t.flags.InlineResult && len(payload) <= protocol.InlineLimit
 }
 
 // call runs the function; a panic is a task failure, never a dead worker.
@@ -334,6 +358,11 @@ func (a *Agent) call(ctx context.Context, t *task) (payload []byte, typ protocol
 // storeResult writes the result object and reports it to the loop. Each attempt uses a new
 // id, so a torn write can never be announced (spec/protocol.md §9.5 step 6).
 func (a *Agent) storeResult(ctx context.Context, t *task, payload []byte, typ protocol.TaskResultType, profile protocol.ProfileResult) {
+	if inlineResult(t, payload) {
+		profile.Inline = true
+		a.post(stored{t: t, inline: payload, typ: typ, profile: profile})
+		return
+	}
 	oss := a.oss
 	var err error
 	for attempt, delay := 0, time.Second; attempt < 4; attempt, delay = attempt+1, delay*2 {
@@ -359,7 +388,7 @@ func (a *Agent) failEarly(ctx context.Context, t *task, kind, msg string) {
 	t.failure = &gocodec.Failure{Function: t.fnName, Message: msg, Worker: a.identity, Kind: kind}
 	a.removeReady(t)
 	t.phase = phaseStoring
-	if a.oss == nil {
+	if a.oss == nil && !t.flags.InlineResult {
 		// Object storage is not connected yet; the failure is stored once it is.
 		a.unstored = append(a.unstored, t)
 		return
@@ -396,7 +425,13 @@ func (a *Agent) onCancel(m *protocol.TaskCancel) {
 		a.forget(t)
 		confirm(protocol.CancelConfirmCanceled)
 	case phaseRunning:
-		if !m.Force {
+		if c, ok := a.cfg.Executor.(ExecutorCanceler); ok && t.kind == execRemote && !t.abandoned {
+			if err := c.CancelTask(t.id, m.Force); err != nil {
+				a.log.Warn("cancel refused", "task", t.id, "force", m.Force, "reason", err)
+				confirm(protocol.CancelConfirmFailed)
+				return
+			}
+		} else if !m.Force {
 			confirm(protocol.CancelConfirmFailed)
 			return
 		}
@@ -450,6 +485,9 @@ func (a *Agent) onFinished(ctx context.Context, ev finished) {
 	t.phase = phaseStoring
 	t.duration = ev.duration
 	a.releaseSlot(t)
+	if ev.result != nil {
+		a.onStored(ctx, *ev.result)
+	}
 	a.schedule(ctx)
 }
 
@@ -486,18 +524,19 @@ func (a *Agent) onStored(ctx context.Context, ev stored) {
 		return
 	}
 	if t.abandoned || a.tasks[t.id] != t {
-		if a.oss != nil {
+		if a.oss != nil && !ev.profile.Inline {
 			_ = a.oss.DeleteAsync(ev.id)
 		}
 		return
 	}
-	t.result, t.typ, t.profile = ev.id, ev.typ, ev.profile
+	t.result, t.inline, t.typ, t.profile = ev.id, ev.inline, ev.typ, ev.profile
 	t.phase = phaseDone
 	a.report = append(a.report, t)
 }
 
 // flushReports announces stored results to the scheduler: one ObjectInstruction per client
-// for the whole batch, then each TaskResult (the creation must precede the result).
+// for the whole batch, then each TaskResult (the creation must precede the result). Inline
+// results have no object to announce.
 func (a *Agent) flushReports() {
 	if len(a.report) == 0 {
 		return
@@ -505,6 +544,9 @@ func (a *Agent) flushReports() {
 	bySource := map[string]*protocol.ObjectInstruction{}
 	var order []string
 	for _, t := range a.report {
+		if t.profile.Inline {
+			continue
+		}
 		src := string(t.source)
 		oi := bySource[src]
 		if oi == nil {
@@ -520,7 +562,11 @@ func (a *Agent) flushReports() {
 		a.send(bySource[src])
 	}
 	for _, t := range a.report {
-		a.send(&protocol.TaskResult{TaskID: t.id[:], Type: t.typ, Metadata: t.profile.Encode(), Results: [][]byte{t.result[:]}})
+		result := t.result[:]
+		if t.profile.Inline {
+			result = t.inline
+		}
+		a.send(&protocol.TaskResult{TaskID: t.id[:], Type: t.typ, Metadata: t.profile.Encode(), Results: [][]byte{result}})
 		if a.tasks[t.id] == t {
 			delete(a.tasks, t.id)
 		}
