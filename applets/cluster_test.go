@@ -97,6 +97,8 @@ func TestTasksEndToEnd(t *testing.T) {
 			for i := 0; i < 2; i++ {
 				c.AddWorker(t, "--per-worker-task-queue-size", "2", "--max-task-concurrency", "2")
 			}
+			// The rejection count below assumes both workers take their share.
+			c.WaitWorkers(t, 2, 30*time.Second)
 			cl := dial(t, backend, c.Address())
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()

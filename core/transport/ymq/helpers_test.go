@@ -30,7 +30,12 @@ import (
 	"github.com/scaler-go/scaler/core/transport"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(echoServerEnv); addr != "" {
+		os.Exit(runEchoServer(addr))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // waitFor bounds every wait for something expected; it is a hang guard, not a timing
 // assertion.
