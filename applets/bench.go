@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"syscall"
@@ -13,6 +16,7 @@ import (
 	"github.com/scaler-go/scaler/core/client"
 	"github.com/scaler-go/scaler/core/config"
 	"github.com/scaler-go/scaler/core/config/address"
+	"github.com/scaler-go/scaler/core/monitor"
 	"github.com/scaler-go/scaler/core/proc"
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/sysinfo"
@@ -32,6 +36,8 @@ type benchOptions struct {
 	Window      int
 	Concurrency int
 	Backend     string
+	WithMonitor bool
+	Launcher    bool
 	Logging     config.Logging
 }
 
@@ -49,6 +55,8 @@ func benchCommand(o *benchOptions) *config.Command {
 				config.Int(&o.Latency, "latency-samples", "ls", 2000, "sequential single-task round trips for the latency figures").Check(config.Positive[int]),
 				config.Int(&o.Window, "window", "", 20000, "tasks in flight at once").Check(config.Positive[int]),
 				config.Int(&o.Concurrency, "max-task-concurrency", "mtc", defaultConcurrency(), "task slots of each started worker").Check(config.Positive[int]),
+				config.Bool(&o.WithMonitor, "with-monitor", "", "keep a monitor subscriber (what scaler_top and scaler_gui do) on the scheduler during the run, to measure what it costs"),
+				config.Bool(&o.Launcher, "via-launcher", "", "start the cluster with the launcher (`scaler FILE.toml`: scheduler and a dynamic baremetal_native manager of --workers workers) instead of starting workers by hand, and report the scale-up time"),
 				config.NetworkBackend(&o.Backend),
 			),
 			config.LoggingGroup(&o.Logging),
@@ -75,7 +83,16 @@ func runBench(ctx context.Context, env Env, args []string) error {
 
 	addr := o.Scheduler
 	var schedPID int
-	if addr.IsZero() {
+	what := "scheduler"
+	if addr.IsZero() && o.Launcher {
+		var stop func()
+		addr, schedPID, stop, err = startLauncherStack(ctx, env, o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		what = "launcher (scheduler and manager)"
+	} else if addr.IsZero() {
 		port, err := freePorts(3)
 		if err != nil {
 			return err
@@ -128,6 +145,23 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
+	monAddr := addr.WithPort(addr.Port + 2)
+	var scaleUp time.Duration
+	if o.Launcher && o.Scheduler.IsZero() {
+		if scaleUp, err = measureScaleUp(ctx, c, monAddr, o, log); err != nil {
+			c.Close()
+			return err
+		}
+	}
+	var mon *benchMonitor
+	if o.WithMonitor {
+		if mon, err = watchMonitor(ctx, monAddr, o.Backend, log); err != nil {
+			c.Close()
+			return err
+		}
+		defer mon.stop()
+	}
+
 	// Warm up: the first tasks size tables and pools; idle memory is read after them.
 	warm := max(100, o.Tasks/100)
 	if _, err := pushTasks(ctx, c, o.Function, warm, o.Window); err != nil {
@@ -160,9 +194,18 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "pushed %d %s tasks through %s in %s (window %d)\n", o.Tasks, o.Function, addr, elapsed.Round(time.Millisecond), o.Window)
 	fmt.Fprintf(env.Stdout, "latency over %d sequential tasks: p50 %s p99 %s\n", len(lat), p50, p99)
 	line := fmt.Sprintf("tasks_per_s=%d p50_us=%d p99_us=%d", int64(rate), p50.Microseconds(), p99.Microseconds())
+	if scaleUp > 0 {
+		fmt.Fprintf(env.Stdout, "scale-up: %d workers busy %s after the first task was submitted\n", o.Workers, scaleUp.Round(time.Millisecond))
+		line += fmt.Sprintf(" scale_up_ms=%d", scaleUp.Milliseconds())
+	}
+	if mon != nil {
+		n, models := mon.stop()
+		fmt.Fprintf(env.Stdout, "monitor subscriber: %d messages, %d status reports folded into the dashboard model\n", n, models)
+		line += fmt.Sprintf(" monitor_msgs=%d", n)
+	}
 	if schedPID != 0 {
 		rssAfter := settledRSS(ctx, schedPID, 5*time.Second)
-		fmt.Fprintf(env.Stdout, "scheduler RSS: idle %d KiB, after the run %d KiB (%.1f%%)\n", rssIdle>>10, rssAfter>>10,
+		fmt.Fprintf(env.Stdout, "%s RSS: idle %d KiB, after the run %d KiB (%.1f%%)\n", what, rssIdle>>10, rssAfter>>10,
 			100*float64(rssAfter)/float64(max(rssIdle, 1)))
 		line += fmt.Sprintf(" sched_rss_idle_kib=%d sched_rss_after_kib=%d", rssIdle>>10, rssAfter>>10)
 	}
@@ -263,4 +306,163 @@ func waitForWorkers(ctx context.Context, monitor address.Address, backendName st
 			}
 		}
 	}
+}
+
+// startLauncherStack runs `scaler FILE.toml` with a scheduler and a dynamic baremetal_native
+// manager of o.Workers workers, the stack a user gets from the launcher.
+func startLauncherStack(ctx context.Context, env Env, o benchOptions) (address.Address, int, func(), error) {
+	port, err := freePorts(3)
+	if err != nil {
+		return address.Address{}, 0, nil, err
+	}
+	addr := address.MustParse("tcp://127.0.0.1:" + strconv.Itoa(port))
+	dir, err := os.MkdirTemp("", "scaler-bench-")
+	if err != nil {
+		return address.Address{}, 0, nil, err
+	}
+	file := filepath.Join(dir, "bench.toml")
+	toml := fmt.Sprintf(`[scheduler]
+scheduler_address = %[1]q
+network_backend = %[3]q
+logging_level = "WARNING"
+
+[[worker_manager]]
+type = "baremetal_native"
+scheduler_address = %[1]q
+network_backend = %[3]q
+worker_manager_id = "wm-bench"
+mode = "dynamic"
+max_task_concurrency = %[2]d
+logging_level = "WARNING"
+`, addr.String(), o.Workers, o.Backend)
+	if err := os.WriteFile(file, []byte(toml), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return address.Address{}, 0, nil, err
+	}
+	cmd, err := proc.Command("scaler", file)
+	if err != nil {
+		os.RemoveAll(dir)
+		return address.Address{}, 0, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
+	lctx, cancel := context.WithCancel(ctx)
+	done, err := proc.RunWithContext(lctx, cmd, syscall.SIGTERM, 10*time.Second)
+	if err != nil {
+		cancel()
+		os.RemoveAll(dir)
+		return address.Address{}, 0, nil, fmt.Errorf("start the launcher: %w", err)
+	}
+	stop := func() {
+		cancel()
+		<-done
+		os.RemoveAll(dir)
+	}
+	return addr, cmd.Process.Pid, stop, nil
+}
+
+// measureScaleUp submits enough one-second tasks for the dynamic manager to start all its
+// workers and returns the time from the first submission until every worker has started
+// one (seen on the monitor stream), then waits for the tasks to finish.
+func measureScaleUp(ctx context.Context, c *client.Client, monAddr address.Address, o benchOptions, log *slog.Logger) (time.Duration, error) {
+	b, err := backend(o.Backend)
+	if err != nil {
+		return 0, err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	s, err := monitor.Subscribe(sctx, monitor.StreamConfig{Address: monAddr, Backend: b, Role: "bench", Logger: log})
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	// The vanilla policy adds a worker while there are more than 10 tasks per worker.
+	n := 11*o.Workers + 1
+	start := time.Now()
+	fs := make([]*client.Future, n)
+	for i := range fs {
+		fs[i] = c.Submit("sleep", 1.0)
+	}
+	busy := map[string]bool{}
+	var took time.Duration
+	for took == 0 {
+		select {
+		case <-sctx.Done():
+			return 0, fmt.Errorf("scale-up: %d of %d workers busy after %s", len(busy), o.Workers, time.Since(start).Round(time.Second))
+		case u, ok := <-s.Updates():
+			if !ok {
+				return 0, errors.New("scale-up: monitor stream ended")
+			}
+			if st, ok := u.Msg.(*protocol.StateTask); ok && st.State == protocol.StateRunning && len(st.Worker) > 0 {
+				busy[string(st.Worker)] = true
+				if len(busy) >= o.Workers {
+					took = time.Since(start)
+				}
+			}
+		}
+	}
+	for _, f := range fs {
+		if err := f.Err(ctx); err != nil {
+			return 0, fmt.Errorf("scale-up task: %w", err)
+		}
+	}
+	return took, nil
+}
+
+// benchMonitor is a monitor subscriber like scaler_top's: it decodes every message and
+// folds it into the dashboards' model.
+type benchMonitor struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+	msgs   int
+	status int
+}
+
+func watchMonitor(ctx context.Context, addr address.Address, backendName string, log *slog.Logger) (*benchMonitor, error) {
+	b, err := backend(backendName)
+	if err != nil {
+		return nil, err
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	s, err := monitor.Subscribe(mctx, monitor.StreamConfig{Address: addr, Backend: b, Role: "bench", Logger: log})
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	m := &benchMonitor{cancel: cancel, done: make(chan struct{})}
+	model := monitor.NewModel(monitor.ModelConfig{})
+	first := make(chan struct{})
+	go func() {
+		defer close(m.done)
+		defer s.Close()
+		for u := range s.Updates() {
+			model.Apply(u)
+			if u.Msg == nil {
+				continue
+			}
+			m.msgs++
+			if _, ok := u.Msg.(*protocol.StateScheduler); ok {
+				if m.status == 0 {
+					close(first)
+				}
+				m.status++
+			}
+		}
+	}()
+	// The subscription is live once the first status report arrives (one per second).
+	select {
+	case <-first:
+	case <-m.done:
+	case <-time.After(10 * time.Second):
+	}
+	return m, nil
+}
+
+// stop ends the subscription and returns what it received.
+func (m *benchMonitor) stop() (msgs, status int) {
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+		m.cancel = nil
+	}
+	return m.msgs, m.status
 }

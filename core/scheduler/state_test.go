@@ -334,6 +334,29 @@ func TestBalancingMovesQueuedTasks(t *testing.T) {
 	}
 }
 
+// Tasks as long as the balancing period finish between rounds, so each round's advice names
+// different tasks; the overloaded worker is the same, and that is what counts.
+func TestBalancingWhileQueuedTasksFinish(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.LoadBalanceInterval = time.Second; c.LoadBalanceTriggerTimes = 2 })
+	h.client(cA)
+	h.worker(w1, 100)
+	for i := 0; i < 20; i++ {
+		h.submit(cA, i)
+		h.take(w1, protocol.KindTask)
+	}
+	h.worker(w2, 100)
+	for i := 0; i < 2; i++ {
+		h.advance(time.Second)
+		h.result(w1, i, protocol.ResultSuccess, protocol.NewObjectID([]byte(cA)))
+		h.none(w1, protocol.KindTaskCancel)
+	}
+	h.advance(time.Second)
+	if len(h.published(protocol.KindStateBalanceAdvice)) != 1 {
+		t.Fatal("no balancing although w1 kept its queue and w2 stayed idle for three rounds")
+	}
+	h.take(w1, protocol.KindTaskCancel)
+}
+
 func TestBalancingLeavesRunningTasks(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.LoadBalanceInterval = time.Second; c.LoadBalanceTriggerTimes = 0 })
 	h.client(cA)

@@ -110,8 +110,9 @@ func (s *State) balance(now time.Time) {
 	if sameAdvice(advice, s.balanceAdvice) {
 		s.balanceSame++
 	} else {
-		s.balanceAdvice, s.balanceSame = advice, 0
+		s.balanceSame = 0
 	}
+	s.balanceAdvice = advice
 	if s.balanceSame != s.cfg.LoadBalanceTriggerTimes {
 		return
 	}
@@ -144,19 +145,18 @@ func (s *State) balance(now time.Time) {
 	s.log.Info("balancing: moving queued tasks", "workers", len(workers), "tasks", moved)
 }
 
+// sameAdvice says whether two advices move tasks away from the same workers. The tasks
+// themselves differ from one round to the next whenever queued tasks finish in between
+// (tasks as long as the balancing period would otherwise never be balanced: the new worker
+// stays idle while another works through its queue); what the trigger count guards against
+// is acting on a passing imbalance, and that is the set of overloaded workers.
 func sameAdvice(a, b map[string][]protocol.TaskID) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for w, ids := range a {
-		other, ok := b[w]
-		if !ok || len(other) != len(ids) {
+	for w := range a {
+		if _, ok := b[w]; !ok {
 			return false
-		}
-		for i := range ids {
-			if ids[i] != other[i] {
-				return false
-			}
 		}
 	}
 	return true
