@@ -51,11 +51,23 @@ define STATIC_BUILD
 endef
 
 TEST_TIMEOUT ?= 10m
-FUZZ_TIME ?= 10s
+FUZZ_TIME ?= 8s
 # Fuzz targets run by `make test`, as package:FuzzName; add one line per new target.
 FUZZ_TARGETS := \
+	./core/protocol:FuzzDecode \
+	./core/protocol:FuzzFastDecode \
 	./core/protocol:FuzzDecodeOSSHeader \
-	./core/config/address:FuzzParse
+	./core/config/address:FuzzParse \
+	./core/config:FuzzLoad \
+	./core/config:FuzzLogFileConfig \
+	./core/transport/ymq:FuzzFrameReader \
+	./core/transport/ymq:FuzzPreamble \
+	./core/transport/ymq:FuzzWebSocketReader \
+	./core/objstore:FuzzServerRequests \
+	./core/gocodec:FuzzUnmarshal \
+	./core/topview:FuzzDraw \
+	./core/worker:FuzzReadFrame \
+	./adapters/symphony:FuzzDecodeWrappedOutput
 
 # Cap'n Proto code generation (spec/go-deps.md §2). The schemas' $Go.package/$Go.import
 # annotations name the package; CAPNP_OUT must be that package's directory.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -198,12 +199,29 @@ func readFrame(r io.Reader) (byte, []byte, error) {
 	if n == 0 {
 		return 0, nil, errors.New("empty frame")
 	}
-	body := make([]byte, n-1)
-	if _, err := io.ReadFull(r, body); err != nil {
+	size := int64(n) - 1
+	if size <= frameChunk {
+		body := make([]byte, size)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return 0, nil, err
+		}
+		return hdr[4], body, nil
+	}
+	// A large frame grows as its bytes arrive, so a corrupt length costs nothing until
+	// the data is really there.
+	var buf bytes.Buffer
+	buf.Grow(frameChunk)
+	if _, err := io.CopyN(&buf, r, size); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
 		return 0, nil, err
 	}
-	return hdr[4], body, nil
+	return hdr[4], buf.Bytes(), nil
 }
+
+// frameChunk is the largest frame body allocated before it is read.
+const frameChunk = 1 << 20
 
 func appendItem(b, item []byte) []byte {
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(item)))
