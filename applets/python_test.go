@@ -219,3 +219,56 @@ def broken():
 	}
 	w.WaitOutput(t, "Python tasks cannot run on this worker", 10*time.Second)
 }
+
+// A task whose processor is suspended (its slot lent to a higher-priority task, with
+// --hard-processor-suspend) and then force-cancelled never runs again: the reference
+// resumed it when the borrower finished, and it completed after its cancellation.
+func TestPythonForceCancelledSuspendedTaskNeverResumes(t *testing.T) {
+	pyclient.Require(t)
+	c := testbin.StartCluster(t, nil, 0)
+	c.AddWorker(t, "--max-task-concurrency", "1", "--hard-processor-suspend", "--python", pyclient.Python)
+	low := pyConnect(t, "ymq", c.Address())
+	high := pyConnect(t, "ymq", c.Address())
+	high.SetFlags(protocol.TaskFlags{Profiling: true, Priority: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	marker := func(name string) string { return filepath.Join(dir, name) }
+	// Each task announces that it started, works for a while, then leaves its mark.
+	work := pyclient.Pickle(t, "import time\ndef work(name, secs):\n    open(name + '.started', 'w').close()\n    time.sleep(secs)\n    open(name + '.done', 'w').close()\n    return name\n", "work")
+	started := func(name string) error {
+		if _, err := os.Stat(marker(name) + ".started"); err != nil {
+			return err
+		}
+		return nil
+	}
+
+	a, err := low.Submit(ctx, "work", work, pyclient.Pickle(t, "", "'"+marker("a")+"'"), pyclient.Pickle(t, "", "2.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testbin.Eventually(t, 30*time.Second, func() error { return started("a") })
+	b, err := high.Submit(ctx, "work", work, pyclient.Pickle(t, "", "'"+marker("b")+"'"), pyclient.Pickle(t, "", "1.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b can only start by borrowing a's slot, which suspends a's processor.
+	testbin.Eventually(t, 30*time.Second, func() error { return started("b") })
+	if typ, err := low.Cancel(ctx, a); err != nil || typ != protocol.CancelConfirmCanceled {
+		t.Fatalf("force cancel of the suspended task = %v %v", typ, err)
+	}
+	if r, err := high.Wait(ctx, b); err != nil || r.Type != protocol.ResultSuccess {
+		t.Fatalf("borrower: %v %v", r, err)
+	}
+	// a had 2 s of work left when it was suspended; give it well over that to (wrongly)
+	// finish after the borrower released the slot.
+	time.Sleep(3 * time.Second)
+	if _, err := os.Stat(marker("a") + ".done"); err == nil {
+		t.Fatal("the force-cancelled suspended task ran to completion")
+	}
+	// The worker is still usable.
+	echo := pyclient.Pickle(t, "def echo(x):\n    return x\n", "echo")
+	if got := pyclient.Describe(t, runPy(t, low, "echo", echo, pyclient.Pickle(t, "", "7")).Payload); !strings.HasPrefix(got, "int|7|") {
+		t.Fatalf("after: %s", got)
+	}
+}
