@@ -1,0 +1,241 @@
+// Package awsfake helps tests serve local httptest fakes of AWS APIs to the real SDK
+// clients: the fakes keep their state in Go values shaped like the SDK's input and output
+// types, and these helpers translate them to and from the JSON protocols (awsJson1_1 for
+// ECS, restJson1 for Batch) and write AWS-shaped errors. Only tests import it.
+package awsfake
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/aws/smithy-go"
+)
+
+// Err returns an AWS API error with code and message, as a fake's method returns it.
+func Err(code, format string, args ...any) error {
+	return &smithy.GenericAPIError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// DecodeJSON reads an SDK input from a JSON request body: the wire uses lowerCamel keys,
+// which encoding/json matches to the SDK's UpperCamel fields case-insensitively.
+func DecodeJSON(r *http.Request, v any) error {
+	return json.NewDecoder(r.Body).Decode(v)
+}
+
+// WriteJSON writes an SDK output value as the wire JSON (lowerCamel keys, no
+// ResultMetadata, no nulls).
+func WriteJSON(w http.ResponseWriter, v any) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	var generic any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	out, _ := json.Marshal(lowerKeys(generic))
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Write(out)
+}
+
+func lowerKeys(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, val := range x {
+			if k == "ResultMetadata" || val == nil {
+				continue
+			}
+			r, n := utf8.DecodeRuneInString(k)
+			out[string(unicode.ToLower(r))+k[n:]] = lowerKeys(val)
+		}
+		return out
+	case []any:
+		for i := range x {
+			x[i] = lowerKeys(x[i])
+		}
+		return x
+	}
+	return v
+}
+
+// WriteJSONError writes err as a JSON protocol error: {"__type": code, "message": ...} with
+// HTTP 400 (429 for throttling), which the SDK turns into a typed or generic API error.
+func WriteJSONError(w http.ResponseWriter, err error) {
+	code, msg := codeOf(err)
+	status := http.StatusBadRequest
+	if strings.Contains(code, "Throttl") || code == "TooManyRequestsException" {
+		status = http.StatusTooManyRequests
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+}
+
+// WriteQueryError writes err as an awsQuery/ec2query XML error (IAM, EC2).
+func WriteQueryError(w http.ResponseWriter, err error, ec2 bool) {
+	code, msg := codeOf(err)
+	w.Header().Set("Content-Type", "text/xml")
+	status := http.StatusBadRequest
+	if code == "NoSuchEntity" {
+		status = http.StatusNotFound
+	}
+	if code == "RequestLimitExceeded" || code == "Throttling" {
+		status = http.StatusServiceUnavailable
+	}
+	w.WriteHeader(status)
+	var b strings.Builder
+	if ec2 {
+		b.WriteString("<Response><Errors><Error><Code>")
+		xml.EscapeText(&b, []byte(code))
+		b.WriteString("</Code><Message>")
+		xml.EscapeText(&b, []byte(msg))
+		b.WriteString("</Message></Error></Errors><RequestID>fake</RequestID></Response>")
+	} else {
+		b.WriteString("<ErrorResponse><Error><Type>Sender</Type><Code>")
+		xml.EscapeText(&b, []byte(code))
+		b.WriteString("</Code><Message>")
+		xml.EscapeText(&b, []byte(msg))
+		b.WriteString("</Message></Error><RequestId>fake</RequestId></ErrorResponse>")
+	}
+	w.Write([]byte(b.String()))
+}
+
+func codeOf(err error) (string, string) {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode(), api.ErrorMessage()
+	}
+	return "InternalFailure", err.Error()
+}
+
+// Faults injects errors into a fake: the next n calls of an operation fail with an error.
+// Methods are safe for concurrent use.
+type Faults struct {
+	mu    sync.Mutex
+	queue map[string][]error
+	calls map[string]int
+}
+
+// Add makes the next n calls of op return err.
+func (f *Faults) Add(op string, n int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.queue == nil {
+		f.queue = map[string][]error{}
+	}
+	for i := 0; i < n; i++ {
+		f.queue[op] = append(f.queue[op], err)
+	}
+}
+
+// Next counts a call of op and returns the error injected for it, if any.
+func (f *Faults) Next(op string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[op]++
+	q := f.queue[op]
+	if len(q) == 0 {
+		return nil
+	}
+	f.queue[op] = q[1:]
+	return q[0]
+}
+
+// Calls returns how many times op was called.
+func (f *Faults) Calls(op string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[op]
+}
+
+// Process is a local process standing in for what the cloud would run (a container's
+// command, a Batch job, an instance's user data).
+type Process struct {
+	Cmd  *exec.Cmd
+	out  syncBuffer
+	done chan struct{}
+	err  error
+}
+
+// Launch starts name with args and extra environment entries, in its own process group
+// that dies with the test process.
+func Launch(name string, args, env []string) (*Process, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	p := &Process{Cmd: cmd, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// Done is closed when the process exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Err is the exit error (after Done).
+func (p *Process) Err() error { return p.err }
+
+// Output is what the process printed.
+func (p *Process) Output() string { return p.out.String() }
+
+// Stop sends SIGTERM to the process group, as a container stop does, and SIGKILL after
+// grace; it waits for the process to exit.
+func (p *Process) Stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// KillGroup kills what is left of the process group (background children of a script).
+func (p *Process) KillGroup() { _ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL) }
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
