@@ -49,7 +49,7 @@ func (o *ecsOptions) Groups() []*config.Group {
 		config.NewGroup("aws_raw_ecs",
 			config.String(&o.AccessKeyID, "aws-access-key-id", "", "", "AWS access key ID (default: the environment or the default credential chain)").
 				Env("AWS_ACCESS_KEY_ID"),
-			config.String(&o.SecretAccessKey, "aws-secret-access-key", "", "", "AWS secret access key").Env("AWS_SECRET_ACCESS_KEY"),
+			config.String(&o.SecretAccessKey, "aws-secret-access-key", "", "", "AWS secret access key").Env("AWS_SECRET_ACCESS_KEY").Secret(),
 			config.String(&o.Region, "aws-region", "", awscommon.DefaultRegion, "AWS region").Check(awscommon.CheckRegion),
 			config.Strings(&o.Subnets, "ecs-subnets", "", nil, "comma-separated subnet IDs for the tasks' networking").
 				Required().Check(config.NonEmptyList),

@@ -13,8 +13,8 @@ import (
 	"github.com/scaler-go/scaler/applets"
 )
 
-// seedAWS holds the seed's three AWS [[worker_manager]] examples (the orb one with the
-// worker_manager_id every manager needs) plus a scheduler.
+// seedAWS holds the seed's three AWS [[worker_manager]] examples, as the seed gives them
+// (the orb one without a worker_manager_id: the manager makes one up), plus a scheduler.
 const seedAWS = `
 [scheduler]
 scheduler_address = "tcp://127.0.0.1:6378"
@@ -44,7 +44,6 @@ aws_region = "us-east-1"
 type = "orb_aws_ec2"
 scheduler_address = "tcp://127.0.0.1:6378"
 object_storage_address = "tcp://127.0.0.1:6379"
-worker_manager_id = "wm-orb"
 image_id = "ami-0528819f94f4f5fa5"
 instance_type = "t3.medium"
 aws_region = "us-east-1"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/scaler-go/scaler/core/config"
+	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/manager"
 )
@@ -35,7 +36,7 @@ func managerGroups(c *managerCommon) []*config.Group {
 		config.NewGroup("Worker manager",
 			config.Address(&c.Scheduler, "scheduler-address", "", "scheduler to connect to").Positional().Required(),
 			config.String(&c.ManagerID, "worker-manager-id", "wmi", "", "id of this manager, unique per scheduler; every worker carries it").
-				Required().Check(config.NonEmpty),
+				DefaultText("wm-<type>-<random>"),
 			config.Address(&c.WorkerScheduler, "worker-scheduler-address", "wsa", "scheduler address given to workers (NAT, containers)").
 				DefaultText("the scheduler address"),
 			config.Address(&c.ObjectStorage, "object-storage-address", "osa", "object storage for the workers instead of the one the scheduler advertises"),
@@ -191,12 +192,22 @@ func runWorkerManager(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	b := bindings[res.Command.Name]
+	b.common.defaultID(res.Command.Name)
 	log, closeLogs, err := newLogger(b.common.Logging, "worker_manager", env, res)
 	if err != nil {
 		return err
 	}
 	defer closeLogs()
-	return b.adapter.Run(ctx, b.common, env, log.With("type", res.Command.Name))
+	return b.adapter.Run(ctx, b.common, env, log.With("type", res.Command.Name, "worker_manager_id", b.common.ManagerID))
+}
+
+// defaultID gives a manager started without --worker-manager-id (the seed's orb_aws_ec2
+// example has none) an id of its own, unique per process, so it can still register.
+func (c *managerCommon) defaultID(typ string) {
+	if c.ManagerID == "" {
+		id := protocol.NewTaskID()
+		c.ManagerID = fmt.Sprintf("wm-%s-%x", typ, id[:4])
+	}
 }
 
 // managerServices turns the launcher's [[worker_manager]] entries into services.
@@ -214,6 +225,7 @@ func managerServices(env Env, file *config.File, o config.ParseOptions) ([]servi
 			return nil, err
 		}
 		b := bindings[res.Command.Name]
+		b.common.defaultID(res.Command.Name)
 		if prev, dup := ids[b.common.ManagerID]; dup {
 			return nil, fmt.Errorf("%s: %s and %s both use worker_manager_id %q; ids must be unique", t.File, prev, t.Label(), b.common.ManagerID)
 		}

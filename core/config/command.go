@@ -128,7 +128,11 @@ func (r *Result) Settings() []Setting {
 		if s.val == nil {
 			continue
 		}
-		out = append(out, Setting{Key: s.tomlKey, Value: s.val.literal(), Source: s.source, Origin: s.origin})
+		v := s.val.literal()
+		if s.secret && s.source != FromDefault {
+			v = `"<hidden>"`
+		}
+		out = append(out, Setting{Key: s.tomlKey, Value: v, Source: s.source, Origin: s.origin})
 	}
 	return out
 }

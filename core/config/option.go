@@ -65,6 +65,7 @@ type spec struct {
 	positional  bool
 	required    bool
 	hidden      bool
+	secret      bool // its value is never shown in settings logs
 	val         value  // nil for aliases and the implicit --config
 	aliasOf     string // for Alias: long name of the option it writes
 	target      *spec  // resolved aliasOf
@@ -154,6 +155,10 @@ func (o *Option[T]) Required() *Option[T] { o.required = true; return o }
 
 // Hidden leaves the option out of the help text.
 func (o *Option[T]) Hidden() *Option[T] { o.hidden = true; return o }
+
+// Secret keeps the value out of the settings that commands log (credentials): Settings
+// reports it as "<hidden>" when it is set.
+func (o *Option[T]) Secret() *Option[T] { o.secret = true; return o }
 
 // FlagAliases adds more flag names (without dashes) that set the option; help does not list them.
 func (o *Option[T]) FlagAliases(names ...string) *Option[T] {

@@ -234,3 +234,43 @@ func TestDescribe(t *testing.T) {
 		t.Errorf("describe(time) = %q", got)
 	}
 }
+
+// Credentials never reach the settings log, from whichever layer they come.
+func TestSecretSettings(t *testing.T) {
+	var key, user string
+	cmd := func() *Command {
+		return &Command{Name: "x", Groups: []*Group{NewGroup("G",
+			String(&key, "secret-key", "", "", "a credential").Secret().Env("X_SECRET"),
+			String(&user, "user", "", "", "not a secret"),
+		)}}
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+	}{
+		{"flag", []string{"--secret-key", "hunter2", "--user", "alice"}, nil},
+		{"env", []string{"--user", "alice"}, map[string]string{"X_SECRET": "hunter2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := cmd().Parse(tc.args, ParseOptions{LookupEnv: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if key != "hunter2" {
+				t.Fatalf("value not parsed: %q", key)
+			}
+			for _, s := range res.Settings() {
+				if strings.Contains(s.String(), "hunter2") {
+					t.Fatalf("secret in settings: %s", s)
+				}
+				if s.Key == "user" && s.Value != `"alice"` {
+					t.Fatalf("user = %s", s.Value)
+				}
+				if s.Key == "secret_key" && s.Value != `"<hidden>"` {
+					t.Fatalf("secret_key = %s", s.Value)
+				}
+			}
+		})
+	}
+}
