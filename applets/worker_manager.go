@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/scaler-go/scaler/core/config"
-	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/manager"
+	"github.com/scaler-go/scaler/core/protocol"
 )
 
 func init() {

@@ -65,7 +65,7 @@ type spec struct {
 	positional  bool
 	required    bool
 	hidden      bool
-	secret      bool // its value is never shown in settings logs
+	secret      bool   // its value is never shown in settings logs
 	val         value  // nil for aliases and the implicit --config
 	aliasOf     string // for Alias: long name of the option it writes
 	target      *spec  // resolved aliasOf
