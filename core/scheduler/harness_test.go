@@ -182,6 +182,7 @@ func (h *harness) result(worker string, n int, typ protocol.TaskResultType, obje
 }
 
 func (h *harness) published(k protocol.Kind) []protocol.Message {
+	h.s.flushTaskEvents(true)
 	var out []protocol.Message
 	for _, m := range h.fx.published {
 		if m.Kind() == k {

@@ -119,6 +119,8 @@ type State struct {
 	taskSeq          uint64
 	// peakTasks is the largest task table since the last compaction.
 	peakTasks int
+	// events are task changes waiting for the monitor stream.
+	events taskEvents
 }
 
 // New returns an empty scheduler state.
@@ -295,10 +297,22 @@ func (s *State) Tick(now time.Time) {
 		s.lastBalance = now
 		s.balance(now)
 	}
+	s.flushTaskEvents(true)
+	if len(s.events.shown) > len(s.tasks) {
+		// Nothing is pending now: a shown task that is gone left without a terminal event.
+		for id := range s.events.shown {
+			if _, live := s.tasks[id]; !live {
+				delete(s.events.shown, id)
+			}
+		}
+	}
 	if s.cfg.StatusReportInterval > 0 && now.Sub(s.lastStatus) >= s.cfg.StatusReportInterval {
 		s.lastStatus = now
 		if s.fx.MonitorActive() {
 			s.publish(s.Status(now))
+		} else if s.events.shown != nil {
+			// Nobody listens: a later subscriber starts from a clean slate.
+			s.resetTaskEvents()
 		}
 	}
 }

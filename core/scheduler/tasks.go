@@ -398,22 +398,3 @@ func (s *State) onTaskCancelConfirm(now time.Time, peer string, m *protocol.Task
 
 // publishTask sends StateTask to the monitor. Names follow the reference: the function's
 // object name for queue/run/result events, empty for cancel events.
-func (s *State) publishTask(t *taskEntry, worker string, metadata []byte) {
-	if !s.fx.MonitorActive() {
-		return
-	}
-	var name []byte
-	switch t.state {
-	case protocol.StateCanceling, protocol.StateCanceled, protocol.StateBalanceCanceling, protocol.StateCanceledNotFound:
-	default:
-		name = s.objects.name(t.task.FuncObjectID)
-	}
-	s.publish(&protocol.StateTask{
-		TaskID:       t.id[:],
-		FunctionName: name,
-		State:        t.state,
-		Worker:       []byte(worker),
-		Capabilities: t.task.Capabilities,
-		Metadata:     protocol.StandardProfile(metadata),
-	})
-}
