@@ -21,7 +21,7 @@ func (f *benchFx) Send(peer string, data []byte) {
 		f.dispatched = append(f.dispatched, sentMsg{peer: peer, raw: data})
 	}
 }
-func (f *benchFx) Publish([]byte) { f.published++ }
+func (f *benchFx) Publish([]byte)      { f.published++ }
 func (f *benchFx) MonitorActive() bool { return f.monitor }
 
 // BenchmarkStateTaskLifecycle drives the scheduler state machine alone (no sockets, no
