@@ -20,6 +20,13 @@ func numbered(seq, size int) []byte {
 	return b
 }
 
+// withDirect turns direct flushing on for one test (it is off by default).
+func withDirect(t *testing.T) {
+	old := directFlush
+	directFlush = true
+	t.Cleanup(func() { directFlush = old })
+}
+
 func checkNumbered(t *testing.T, b []byte, seq, size int) {
 	t.Helper()
 	if want := numbered(seq, size); !bytes.Equal(b, want) {
@@ -34,6 +41,7 @@ func checkNumbered(t *testing.T, b []byte, seq, size int) {
 // Held sends go out at Flush, in order, whatever the size of the burst (small bursts are
 // written by the flushing goroutine, large ones by the writer) and on both socket kinds.
 func TestHoldFlushDeliversInOrder(t *testing.T) {
+	withDirect(t)
 	for _, addr := range []string{"tcp://127.0.0.1:0", "ipc://" + t.TempDir() + "/s"} {
 		for _, tc := range []struct{ burst, size int }{
 			{1, 10}, {3, 100}, {directMaxMessages, 64}, {directMaxMessages + 1, 64},
@@ -75,6 +83,7 @@ func TestHoldFlushDeliversInOrder(t *testing.T) {
 // unwritten, the writer goroutine finishes it, and later flushes wait behind it. Nothing is
 // lost, reordered or torn once the peer reads again.
 func TestHoldFlushPartialWrites(t *testing.T) {
+	withDirect(t)
 	bd := mustBind(t, "tcp://127.0.0.1:0", opts("server", nil))
 	o := opts("client", nil)
 	o.QueueSize = 1
@@ -96,6 +105,7 @@ func TestHoldFlushPartialWrites(t *testing.T) {
 // Sends from other goroutines during a hold are delivered, whether they land before the
 // flush (and are flushed by it) or after (and wake the writer themselves).
 func TestHoldFlushConcurrentSenders(t *testing.T) {
+	withDirect(t)
 	bd := mustBind(t, "tcp://127.0.0.1:0", opts("server", nil))
 	k := mustConnect(t, bd.Addr(), opts("client", nil))
 	recvEvent(t, bd, transport.EventConnected, "client")
@@ -141,6 +151,7 @@ func TestHoldFlushConcurrentSenders(t *testing.T) {
 
 // A hold that is never flushed does not lose messages at Close.
 func TestCloseFlushesHeldMessages(t *testing.T) {
+	withDirect(t)
 	bd := mustBind(t, "tcp://127.0.0.1:0", opts("server", nil))
 	k, err := connect(t.Context(), bd.Addr(), opts("client", nil), testTuning)
 	if err != nil {

@@ -45,6 +45,7 @@ func runEchoServer(addr string) int {
 		_, _ = io.Copy(c, c)
 	}()
 	direct := os.Getenv("YMQ_ECHO_DIRECT") != ""
+	directFlush = direct
 	fmt.Printf("ready %d\n", a.Port)
 	// Stdin closing is the parent telling us to stop.
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
@@ -80,6 +81,9 @@ func BenchmarkRoundTripProcess(b *testing.B) {
 }
 
 func benchRoundTrip(b *testing.B, direct bool) {
+	old := directFlush
+	directFlush = direct
+	defer func() { directFlush = old }()
 	port := freePortPair(b)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=tcp://127.0.0.1:%d", echoServerEnv, port))
