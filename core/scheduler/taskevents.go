@@ -10,7 +10,7 @@ import "github.com/scaler-go/scaler/core/protocol"
 // dashboard never sees a task start and then never finish. The totals that throughput and
 // counters come from are in StateScheduler and stay exact.
 const (
-	taskEventBudget   = 1000 // new tasks per tick (100 ms)
+	taskEventBudget   = 250  // new tasks per tick (100 ms): 2,500 tasks/s, more than a person can follow
 	taskEventFlushMax = 8192 // pending changes that trigger a flush before the tick
 )
 
@@ -26,18 +26,32 @@ type taskEvent struct {
 // taskEvents is the State's buffer of unpublished task changes.
 type taskEvents struct {
 	pending []taskEvent
-	// shown holds admitted tasks whose terminal state is not published yet.
+	// shown holds tasks the monitor has seen in a non-terminal state: all their changes are
+	// published until the terminal one.
 	shown map[protocol.TaskID]struct{}
-	// admitted and refused are this tick's new tasks, shown or not; a flush forced by a
-	// full buffer spends the same tick's budget.
-	admitted, refused map[protocol.TaskID]struct{}
+	// admitted are the tasks first recorded in this tick, at most taskEventBudget.
+	admitted map[protocol.TaskID]struct{}
 }
 
+// publishTask records a change of t for the monitor. The decision is taken here, so a task
+// outside the sample costs two map lookups and nothing else.
 func (s *State) publishTask(t *taskEntry, worker string, metadata []byte) {
 	if !s.fx.MonitorActive() {
 		return
 	}
 	e := &s.events
+	if e.shown == nil {
+		e.shown = map[protocol.TaskID]struct{}{}
+		e.admitted = map[protocol.TaskID]struct{}{}
+	}
+	if _, ok := e.shown[t.id]; !ok {
+		if _, ok := e.admitted[t.id]; !ok {
+			if len(e.admitted) >= taskEventBudget {
+				return
+			}
+			e.admitted[t.id] = struct{}{}
+		}
+	}
 	e.pending = append(e.pending, taskEvent{id: t.id, state: t.state, worker: worker, fn: t.task.FuncObjectID,
 		caps: t.task.Capabilities, metadata: protocol.StandardProfile(metadata)})
 	if len(e.pending) >= taskEventFlushMax {
@@ -45,45 +59,21 @@ func (s *State) publishTask(t *taskEntry, worker string, metadata []byte) {
 	}
 }
 
-// flushTaskEvents publishes the pending changes, in order, within the budget; tick starts
-// a new budget afterwards.
+// flushTaskEvents publishes the recorded changes in order; tick starts a new budget.
 func (s *State) flushTaskEvents(tick bool) {
 	e := &s.events
 	if tick {
-		defer func() {
-			clear(e.admitted)
-			clear(e.refused)
-		}()
+		clear(e.admitted)
 	}
 	if len(e.pending) == 0 {
 		return
 	}
-	if e.shown == nil {
-		e.shown = map[protocol.TaskID]struct{}{}
-		e.admitted = map[protocol.TaskID]struct{}{}
-		e.refused = map[protocol.TaskID]struct{}{}
-	}
 	active := s.fx.MonitorActive()
 	for i := range e.pending {
 		ev := &e.pending[i]
-		_, shown := e.shown[ev.id]
-		if !shown {
-			if _, no := e.refused[ev.id]; no {
-				continue
-			}
-			if _, yes := e.admitted[ev.id]; !yes {
-				if len(e.admitted) >= taskEventBudget {
-					e.refused[ev.id] = struct{}{}
-					continue
-				}
-				e.admitted[ev.id] = struct{}{}
-			}
-		}
-		terminal := ev.state.Terminal()
-		switch {
-		case terminal:
+		if ev.state.Terminal() {
 			delete(e.shown, ev.id)
-		case !shown:
+		} else {
 			e.shown[ev.id] = struct{}{}
 		}
 		if !active {
