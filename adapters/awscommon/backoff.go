@@ -2,6 +2,7 @@ package awscommon
 
 import (
 	"context"
+	"log/slog"
 	"time"
 )
 
@@ -34,5 +35,20 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// PollLoop calls poll every interval until ctx ends; while it fails, the pause doubles up to
+// ten intervals and each failure is logged as "<what> failed".
+func PollLoop(ctx context.Context, interval time.Duration, log *slog.Logger, what string, poll func(context.Context) error) {
+	b := Backoff{Min: interval, Max: 10 * interval}
+	for Sleep(ctx, b.Next()) {
+		if err := poll(ctx); err != nil {
+			if ctx.Err() == nil {
+				log.Warn(what+" failed", "err", err)
+			}
+			continue
+		}
+		b.Reset()
 	}
 }

@@ -383,16 +383,7 @@ func (p *Provisioner) Close(ctx context.Context) error {
 
 // pollLoop drops tasks that stopped on their own, so they are replaced.
 func (p *Provisioner) pollLoop(ctx context.Context) {
-	b := awscommon.Backoff{Min: p.cfg.PollInterval, Max: 10 * p.cfg.PollInterval}
-	for awscommon.Sleep(ctx, b.Next()) {
-		if err := p.poll(ctx); err != nil {
-			if ctx.Err() == nil {
-				p.log.Warn("checking ECS tasks failed", "err", err)
-			}
-			continue
-		}
-		b.Reset()
-	}
+	awscommon.PollLoop(ctx, p.cfg.PollInterval, p.log, "checking ECS tasks", p.poll)
 }
 
 func (p *Provisioner) poll(ctx context.Context) error {

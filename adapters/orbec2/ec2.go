@@ -470,16 +470,7 @@ func (p *Provisioner) deleteGroup(ctx context.Context) error {
 // pollLoop drops instances that ended on their own (spot reclaim, a crash with
 // shutdown-behaviour terminate), so they are replaced.
 func (p *Provisioner) pollLoop(ctx context.Context) {
-	b := awscommon.Backoff{Min: p.cfg.PollInterval, Max: 10 * p.cfg.PollInterval}
-	for awscommon.Sleep(ctx, b.Next()) {
-		if err := p.poll(ctx); err != nil {
-			if ctx.Err() == nil {
-				p.log.Warn("checking EC2 instances failed", "err", err)
-			}
-			continue
-		}
-		b.Reset()
-	}
+	awscommon.PollLoop(ctx, p.cfg.PollInterval, p.log, "checking EC2 instances", p.poll)
 }
 
 func (p *Provisioner) poll(ctx context.Context) error {
