@@ -185,7 +185,16 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
 
+	var cpu0 float64
+	if schedPID != 0 {
+		cpu0, _ = sysinfo.ProcessCPUSeconds(strconv.Itoa(schedPID))
+	}
 	elapsed, err := pushTasks(ctx, c, o.Function, o.Tasks, o.Window)
+	var schedCPU float64
+	if schedPID != 0 {
+		cpu1, _ := sysinfo.ProcessCPUSeconds(strconv.Itoa(schedPID))
+		schedCPU = cpu1 - cpu0
+	}
 	c.Close()
 	if err != nil {
 		return err
@@ -204,6 +213,10 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		line += fmt.Sprintf(" monitor_msgs=%d", n)
 	}
 	if schedPID != 0 {
+		// CPU time is steadier than wall time on a shared machine: what the scheduler process
+		// (with its object storage) spent per task of the throughput run.
+		fmt.Fprintf(env.Stdout, "%s CPU: %.1f µs per task\n", what, schedCPU*1e6/float64(o.Tasks))
+		line += fmt.Sprintf(" sched_cpu_us_per_task=%.1f", schedCPU*1e6/float64(o.Tasks))
 		rssAfter := settledRSS(ctx, schedPID, 5*time.Second)
 		fmt.Fprintf(env.Stdout, "%s RSS: idle %d KiB, after the run %d KiB (%.1f%%)\n", what, rssIdle>>10, rssAfter>>10,
 			100*float64(rssAfter)/float64(max(rssIdle, 1)))
