@@ -8,7 +8,6 @@ import (
 
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/sysinfo"
-	"github.com/scaler-go/scaler/core/transport"
 )
 
 // request is work API callers hand to the loop.
@@ -63,13 +62,10 @@ func (c *Client) loop() {
 	hb := time.NewTicker(c.opts.heartbeat)
 	defer hb.Stop()
 	msgs := c.conn.Messages()
-	// What one loop turn sends leaves in one write, from this goroutine.
-	fl := transport.AsFlusher(c.conn)
 	var end error
 	for end == nil && !st.stopping {
 		select {
 		case r := <-c.requests:
-			fl.Hold()
 			r.handle(c, st)
 		drainReq:
 			for i := 0; i < 1024 && !st.stopping; i++ {
@@ -81,7 +77,6 @@ func (c *Client) loop() {
 				}
 			}
 		case ev := <-c.events:
-			fl.Hold()
 			ev.apply(c, st)
 		drainEv:
 			for i := 0; i < 1024; i++ {
@@ -103,7 +98,6 @@ func (c *Client) loop() {
 				}
 				break
 			}
-			fl.Hold()
 			c.handleMessage(st, raw)
 		case now := <-hb.C:
 			if now.Sub(st.lastEcho) > c.opts.timeout {
@@ -116,7 +110,6 @@ func (c *Client) loop() {
 			}
 		}
 		c.flush(st)
-		fl.Flush()
 	}
 	if end == nil {
 		end = ErrClosed

@@ -74,7 +74,6 @@ type Info struct {
 // dev machine), and needed more machinery for cancelled calls.
 type Client struct {
 	conn     transport.Connector
-	fl       transport.Flusher // writes a request from the caller's goroutine when the line is quiet
 	addr     address.Address
 	identity string
 	log      *slog.Logger
@@ -156,7 +155,6 @@ func Dial(ctx context.Context, opts ClientOptions) (*Client, error) {
 	}
 	c := &Client{
 		conn:     conn,
-		fl:       transport.AsFlusher(conn),
 		addr:     opts.Address,
 		identity: identity,
 		log:      log,
@@ -353,12 +351,10 @@ func (c *Client) issue(k *call) error {
 		payload = protocol.EncodeOSSObjectID(k.src)
 	}
 	c.pending[k.reqID] = k
-	c.fl.Hold()
 	err := c.conn.Send(protocol.EncodeOSSHeader(h))
 	if err == nil && payload != nil {
 		err = c.conn.Send(payload)
 	}
-	c.fl.Flush()
 	if err != nil {
 		// The connection is over; its Messages channel closes and the reader stops.
 		delete(c.pending, k.reqID)

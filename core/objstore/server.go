@@ -162,7 +162,7 @@ func (s *Server) serve(ctx context.Context, b transport.Binder, h *hashers) erro
 		maxSet = transport.DefaultMaxMessageSize()
 	}
 	in := newIntake(maxSet, s.log)
-	out := &binderSink{b: b, fl: transport.AsFlusher(b), log: s.log}
+	out := &binderSink{b: b, log: s.log}
 	defer out.flush()
 	st := newStore(s.hash, out, s.log)
 	st.hashLater, st.hashLaterOver = h.submit, hashLaterOver
@@ -222,7 +222,6 @@ func listenerEnded(b transport.Binder) error {
 // binderSink collects the store's output and hands it to the binder in batches.
 type binderSink struct {
 	b     transport.Binder
-	fl    transport.Flusher
 	log   *slog.Logger
 	out   []outMsg
 	bytes int
@@ -248,12 +247,6 @@ func (o *binderSink) send(peer string, msg []byte) {
 func (o *binderSink) full() bool { return len(o.out) >= maxBatch || o.bytes >= maxBatchBytes }
 
 func (o *binderSink) flush() {
-	if len(o.out) == 0 {
-		return
-	}
-	// Written straight from this goroutine when the connections are quiet.
-	o.fl.Hold()
-	defer o.fl.Flush()
 	for _, m := range o.out {
 		// A peer that went away cannot be answered; that is not the server's problem.
 		if err := o.b.Send(m.peer, m.msg); err != nil {

@@ -184,8 +184,6 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	msgs := binder.Messages()
-	// Replies to a burst of messages leave in one write per peer, from this goroutine.
-	fl := transport.AsFlusher(binder)
 	handle := func(now time.Time, in transport.Inbound) {
 		if in.Kind == transport.EventMessage {
 			state.HandleMessage(now, in.Peer, in.Data)
@@ -204,14 +202,11 @@ func (s *Server) Run(ctx context.Context) (err error) {
 			}
 			return fmt.Errorf("object storage connection lost: %w", oss.Err())
 		case now := <-tick.C:
-			fl.Hold()
 			state.Tick(now)
-			fl.Flush()
 		case in, ok := <-msgs:
 			if !ok {
 				return fmt.Errorf("scheduler socket failed: %w", binder.Err())
 			}
-			fl.Hold()
 			now := time.Now()
 			handle(now, in)
 			// Take whatever else is already queued before looking at timers again: one
@@ -231,7 +226,6 @@ func (s *Server) Run(ctx context.Context) (err error) {
 					break drain
 				}
 			}
-			fl.Flush()
 		}
 	}
 	s.log.Info("scheduler shut down by a client request")

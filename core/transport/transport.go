@@ -115,33 +115,6 @@ type Connector interface {
 	Close() error
 }
 
-// Flusher is implemented by sockets whose sends can be held back and then written by the
-// caller. Between Hold and Flush, Send only queues; Flush writes everything queued since
-// Hold straight from the calling goroutine, as far as each socket takes it without
-// blocking, and hands the rest to the connection's writer. An event loop that holds its
-// socket while it handles a burst of messages and flushes at the end writes each peer's
-// replies in one system call and saves waking a writer goroutine per burst, which is most
-// of the latency of a lightly loaded hop. Sends from other goroutines during a hold are
-// flushed too. A socket that is held must be flushed; Close flushes as always.
-type Flusher interface {
-	Hold()
-	Flush()
-}
-
-// AsFlusher returns s as a Flusher, or one that does nothing for sockets without the
-// ability (the ZMQ backend), so event loops can hold and flush unconditionally.
-func AsFlusher(s any) Flusher {
-	if f, ok := s.(Flusher); ok {
-		return f
-	}
-	return noFlush{}
-}
-
-type noFlush struct{}
-
-func (noFlush) Hold()  {}
-func (noFlush) Flush() {}
-
 // Publisher sends every message to every connected subscriber.
 type Publisher interface {
 	Publish(data []byte)

@@ -226,8 +226,6 @@ func (a *Agent) loop(ctx, runCtx context.Context) error {
 	a.lastEcho = time.Now()
 	a.sendHeartbeat(time.Now())
 	msgs := a.conn.Messages()
-	// What one loop turn sends leaves in one write, from this goroutine.
-	fl := transport.AsFlusher(a.conn)
 	var leaveDeadline <-chan time.Time
 	done := ctx.Done()
 	for !a.exitSet {
@@ -244,10 +242,8 @@ func (a *Agent) loop(ctx, runCtx context.Context) error {
 				a.connectionEnded()
 				break
 			}
-			fl.Hold()
 			a.handle(runCtx, raw)
 		case ev := <-a.events:
-			fl.Hold()
 			ev.apply(a, runCtx)
 		drain:
 			for i := 0; i < 256; i++ {
@@ -272,7 +268,6 @@ func (a *Agent) loop(ctx, runCtx context.Context) error {
 			a.python.check()
 		}
 		a.flushReports()
-		fl.Flush()
 		a.writeStatus()
 	}
 	for _, t := range a.tasks {

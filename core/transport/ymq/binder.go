@@ -37,7 +37,6 @@ type binder struct {
 	// so a consumer never sees a reconnect's EventConnected before the abort it follows.
 	// Lock order: evMu, then mu.
 	evMu  sync.Mutex
-	hold  holder
 	mu    sync.RWMutex
 	peers map[string]*peer
 	conns map[*conn]struct{}
@@ -387,7 +386,7 @@ func (b *binder) Send(peerID string, data []byte) error {
 		return fmt.Errorf("send to %q: %w", peerID, transport.ErrUnknownPeer)
 	}
 	if p.conn != nil {
-		ok := b.hold.push(p.q, data)
+		ok := p.q.push(data)
 		b.mu.RUnlock()
 		if !ok {
 			return fmt.Errorf("send to %q: %w", peerID, transport.ErrUnknownPeer)
@@ -408,10 +407,6 @@ func (b *binder) Send(peerID string, data []byte) error {
 	}
 	return nil
 }
-
-// Hold and Flush implement transport.Flusher.
-func (b *binder) Hold()  { b.hold.Hold() }
-func (b *binder) Flush() { b.hold.Flush() }
 
 // Broadcast queues data for every connected peer; absent peers get nothing (§1.8).
 func (b *binder) Broadcast(data []byte) {

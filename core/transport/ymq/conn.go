@@ -13,10 +13,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // magic opens every YMQ byte stream: "YMQ" and protocol version 1.
@@ -121,11 +118,6 @@ type conn struct {
 
 	// Writer-owned batch state.
 	bufs net.Buffers
-
-	// direct: plain TCP or unix socket, so flushDirect may write to rc without blocking.
-	// Set during the handshake, before the writer starts.
-	direct bool
-	rc     syscall.RawConn
 }
 
 func newConn(ep *endpoint, raw net.Conn) *conn {
@@ -193,13 +185,6 @@ func (c *conn) handshakeSteps(ctx context.Context, server bool) error {
 		br = bufio.NewReaderSize(c.ws, readBufSize)
 	}
 	c.fr = frameReader{br: br, max: c.ep.maxSize}
-	if c.ws == nil && c.nc == c.raw {
-		if sc, ok := c.raw.(syscall.Conn); ok {
-			if rc, err := sc.SyscallConn(); err == nil {
-				c.rc, c.direct = rc, true
-			}
-		}
-	}
 
 	id := c.ep.identity
 	hs := make([]byte, 0, len(magic)+8+len(id))
@@ -395,14 +380,8 @@ func (c *conn) writeLoop(q *outq) {
 		b, res := q.take(c)
 		switch res {
 		case takeOK:
-			var err error
-			if b.raw != nil {
-				_, err = b.raw.WriteTo(c.nc)
-			} else {
-				err = c.writeBatch(b)
-				b.release()
-			}
-			q.endWrite()
+			err := c.writeBatch(b)
+			b.release()
 			if err != nil {
 				c.writeFailed(err)
 				return
@@ -508,76 +487,6 @@ func (c *conn) writeBatch(b batch) error {
 		bufs = append(bufs, scratch[mark:])
 	}
 	return c.emit(bufs, total)
-}
-
-// writeDirect writes the small batch b with one non-blocking writev from the calling
-// goroutine and returns what the socket did not take (nil when everything went out). On a
-// socket error everything unwritten is returned too: the writer's blocking write then meets
-// the same error and ends the connection the usual way.
-func (c *conn) writeDirect(b batch) net.Buffers {
-	need := 0
-	for ch := b.head; ch != nil; ch = ch.next {
-		for _, m := range ch.items[:ch.n] {
-			need += 8
-			if len(m) <= smallCopy {
-				need += len(m)
-			}
-		}
-	}
-	sp := getBatchBuf(need)
-	defer putBatchBuf(sp)
-	scratch := (*sp)[:0]
-	var segs [2*directMaxMessages + 1][]byte
-	var fromScratch [2*directMaxMessages + 1]bool
-	bufs := segs[:0]
-	mark, total := 0, 0
-	for ch := b.head; ch != nil; ch = ch.next {
-		for _, m := range ch.items[:ch.n] {
-			// need was computed above, so scratch never moves and earlier segments stay valid.
-			scratch = binary.LittleEndian.AppendUint64(scratch, uint64(len(m)))
-			if len(m) <= smallCopy {
-				scratch = append(scratch, m...)
-			} else {
-				fromScratch[len(bufs)] = true
-				bufs = append(bufs, scratch[mark:], m)
-				mark = len(scratch)
-			}
-			total += 8 + len(m)
-		}
-	}
-	if len(scratch) > mark {
-		fromScratch[len(bufs)] = true
-		bufs = append(bufs, scratch[mark:])
-	}
-
-	var n int
-	var werr error
-	err := c.rc.Write(func(fd uintptr) bool {
-		n, werr = unix.Writev(int(fd), bufs)
-		return true // never wait for the socket: what does not fit goes to the writer
-	})
-	if err != nil || n < 0 || (werr != nil && werr != unix.EAGAIN && werr != unix.EINTR) {
-		n = 0
-	}
-	if n >= total {
-		return nil
-	}
-	// Keep the unwritten tail; the parts in scratch are copied, as scratch goes back to
-	// the pool.
-	var rest net.Buffers
-	for i, seg := range bufs {
-		if n >= len(seg) {
-			n -= len(seg)
-			continue
-		}
-		seg = seg[n:]
-		n = 0
-		if fromScratch[i] {
-			seg = append([]byte(nil), seg...)
-		}
-		rest = append(rest, seg)
-	}
-	return rest
 }
 
 // emit writes bufs[1:] (total bytes) as one unit: one writev, or one WebSocket frame.

@@ -24,7 +24,6 @@ type connector struct {
 	dial  func(ctx context.Context) (net.Conn, error)
 
 	q      *outq
-	hold   holder
 	in     chan []byte
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -295,7 +294,7 @@ func (k *connector) Messages() <-chan []byte { return k.in }
 
 // Send queues data. It fails only once the connector has ended.
 func (k *connector) Send(data []byte) error {
-	if k.hold.push(k.q, data) {
+	if k.q.push(data) {
 		return nil
 	}
 	if err := k.Err(); err != nil {
@@ -303,10 +302,6 @@ func (k *connector) Send(data []byte) error {
 	}
 	return transport.ErrClosed
 }
-
-// Hold and Flush implement transport.Flusher.
-func (k *connector) Hold()  { k.hold.Hold() }
-func (k *connector) Flush() { k.hold.Flush() }
 
 // PeerIdentity is the identity the peer announced first.
 func (k *connector) PeerIdentity() string {

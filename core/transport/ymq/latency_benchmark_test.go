@@ -44,8 +44,6 @@ func runEchoServer(addr string) int {
 		}
 		_, _ = io.Copy(c, c)
 	}()
-	direct := os.Getenv("YMQ_ECHO_DIRECT") != ""
-	directFlush = direct
 	fmt.Printf("ready %d\n", a.Port)
 	// Stdin closing is the parent telling us to stop.
 	go func() { _, _ = io.Copy(io.Discard, os.Stdin); cancel() }()
@@ -58,14 +56,7 @@ func runEchoServer(addr string) int {
 				return 0
 			}
 			if in.Kind == transport.EventMessage {
-				// As the scheduler's loop does: hold while handling, flush at the end.
-				if direct {
-					bd.Hold()
-				}
 				_ = bd.Send(in.Peer, in.Data)
-				if direct {
-					bd.Flush()
-				}
 			}
 		}
 	}
@@ -76,20 +67,9 @@ func runEchoServer(addr string) int {
 // processes, which a task pays twice (client → scheduler → worker and back). The same run
 // times raw TCP ping-pong to the same process as the baseline.
 func BenchmarkRoundTripProcess(b *testing.B) {
-	b.Run("writer", func(b *testing.B) { benchRoundTrip(b, false) })
-	b.Run("flush", func(b *testing.B) { benchRoundTrip(b, true) })
-}
-
-func benchRoundTrip(b *testing.B, direct bool) {
-	old := directFlush
-	directFlush = direct
-	defer func() { directFlush = old }()
 	port := freePortPair(b)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=tcp://127.0.0.1:%d", echoServerEnv, port))
-	if direct {
-		cmd.Env = append(cmd.Env, "YMQ_ECHO_DIRECT=1")
-	}
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -112,13 +92,7 @@ func benchRoundTrip(b *testing.B, direct bool) {
 	b.ResetTimer()
 	for range b.N {
 		t := time.Now()
-		if direct {
-			k.Hold()
-		}
 		_ = k.Send(msg)
-		if direct {
-			k.Flush()
-		}
 		if _, ok := <-k.Messages(); !ok {
 			b.Fatal(k.Err())
 		}

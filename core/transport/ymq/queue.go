@@ -1,10 +1,6 @@
 package ymq
 
-import (
-	"net"
-	"sync"
-	"time"
-)
+import "sync"
 
 // chunkLen is the number of messages per queue chunk.
 const chunkLen = 256
@@ -19,12 +15,8 @@ type chunk struct {
 
 var chunkPool = sync.Pool{New: func() any { return new(chunk) }}
 
-// batch is what a writer took from a queue: a list of chunks, or the raw bytes a direct
-// write (flushDirect) could not finish, which must go out before anything else.
-type batch struct {
-	head *chunk
-	raw  net.Buffers
-}
+// batch is what a writer took from a queue: a list of chunks.
+type batch struct{ head *chunk }
 
 // release clears the chunks (so the payloads can be collected) and pools them.
 func (b batch) release() {
@@ -49,23 +41,7 @@ type outq struct {
 	owner   *conn
 	closing bool // flush what is queued, then the owner ends its connection with a FIN
 	dead    bool // no more pushes: the peer is gone for good
-
-	// writing: the owner's writer or a direct flush is writing; the other waits.
-	writing bool
-	// dirty: pushed during a hold and listed for the next Flush.
-	dirty bool
-	// leftover is what a direct write to leftoverConn left unwritten (possibly the middle
-	// of a frame): that connection's writer sends it first; any other connection drops it.
-	leftover     net.Buffers
-	leftoverConn *conn
-	// lastWrite is when a write of this queue last started (monotonic nanoseconds).
-	lastWrite int64
 }
-
-// clock is a monotonic nanosecond clock.
-var clockBase = time.Now()
-
-func clock() int64 { return int64(time.Since(clockBase)) }
 
 type takeResult uint8
 
@@ -108,77 +84,6 @@ func (q *outq) push(data []byte) bool {
 	return true
 }
 
-// pushHeld appends data without waking the writer; newlyDirty tells the caller to list the
-// queue for the next Flush.
-func (q *outq) pushHeld(data []byte) (ok, newlyDirty bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.dead {
-		return false, false
-	}
-	q.appendLocked(data)
-	if !q.dirty {
-		q.dirty = true
-		newlyDirty = true
-	}
-	return true, newlyDirty
-}
-
-// Direct flushes are for small bursts on quiet connections. A big backlog is the writer
-// goroutine's job, which may block on the socket without holding anyone up. And on a busy
-// connection (a write started less than directGap ago) the writer is better too: it batches
-// what arrives while it wakes up, and its system calls run beside the event loop instead of
-// on it, which for the scheduler's single loop is most of its throughput.
-const (
-	directMaxMessages = 64
-	directMaxBytes    = 64 << 10
-	directGap         = int64(100 * time.Microsecond)
-)
-
-// flushDirect writes what is queued from the calling goroutine when the connection allows
-// it and nothing else is writing, without ever blocking; whatever is left goes to the
-// writer goroutine.
-func (q *outq) flushDirect() {
-	q.mu.Lock()
-	q.dirty = false
-	w := q.owner
-	if w == nil || q.n == 0 {
-		q.mu.Unlock()
-		return
-	}
-	now := clock()
-	if q.writing || !w.direct || q.n > directMaxMessages || q.bytes > directMaxBytes || now-q.lastWrite < directGap {
-		q.mu.Unlock()
-		w.signal()
-		return
-	}
-	q.writing, q.lastWrite = true, now
-	b := batch{head: q.head}
-	q.head, q.tail, q.n, q.bytes = nil, nil, 0, 0
-	q.mu.Unlock()
-
-	rest := w.writeDirect(b)
-	b.release()
-
-	q.mu.Lock()
-	q.writing = false
-	if len(rest) > 0 {
-		q.leftover, q.leftoverConn = rest, w
-	}
-	wake := len(rest) > 0 || q.n > 0 || q.closing || q.dead || q.owner != w
-	q.mu.Unlock()
-	if wake {
-		w.signal()
-	}
-}
-
-// endWrite is the writer's note that the batch take gave it is written.
-func (q *outq) endWrite() {
-	q.mu.Lock()
-	q.writing = false
-	q.mu.Unlock()
-}
-
 // pushBounded is push for a peer whose connection is down: it refuses data that would take
 // the queue beyond limit bytes.
 func (q *outq) pushBounded(data []byte, limit int64) (ok, full bool) {
@@ -201,19 +106,6 @@ func (q *outq) take(c *conn) (batch, takeResult) {
 	if q.owner != c {
 		return batch{}, takeDetached
 	}
-	if q.writing {
-		// A direct flush is writing; it wakes us when it is done.
-		return batch{}, takeEmpty
-	}
-	if q.leftover != nil {
-		rest, on := q.leftover, q.leftoverConn
-		q.leftover, q.leftoverConn = nil, nil
-		if on == c {
-			q.writing = true
-			return batch{raw: rest}, takeOK
-		}
-		// Left over on a connection that is gone: lost with it, like its writer's batch.
-	}
 	if q.n == 0 {
 		if q.closing || q.dead {
 			return batch{}, takeFinish
@@ -222,7 +114,6 @@ func (q *outq) take(c *conn) (batch, takeResult) {
 	}
 	b := batch{head: q.head}
 	q.head, q.tail, q.n, q.bytes = nil, nil, 0, 0
-	q.writing, q.lastWrite = true, clock()
 	return b, takeOK
 }
 
@@ -266,7 +157,6 @@ func (q *outq) kill() (n int, bytes int64) {
 	b := batch{head: q.head}
 	n, bytes = q.n, q.bytes
 	q.head, q.tail, q.n, q.bytes, q.dead = nil, nil, 0, 0, true
-	q.leftover, q.leftoverConn = nil, nil
 	w := q.owner
 	q.mu.Unlock()
 	b.release()
