@@ -110,9 +110,6 @@ type Setting struct {
 	Value string
 	// Source tells which layer supplied it.
 	Source Source
-	// Origin says how it was given ("--mode", "$SCALER_NETWORK_BACKEND", "f.toml: [gui] gui_address"),
-	// empty for defaults.
-	Origin string
 }
 
 // String renders the setting as a TOML line with its source as a comment.
@@ -132,7 +129,7 @@ func (r *Result) Settings() []Setting {
 		if s.secret && s.source != FromDefault {
 			v = `"<hidden>"`
 		}
-		out = append(out, Setting{Key: s.tomlKey, Value: v, Source: s.source, Origin: s.origin})
+		out = append(out, Setting{Key: s.tomlKey, Value: v, Source: s.source})
 	}
 	return out
 }
@@ -349,8 +346,8 @@ func (c *Command) parseParent(args []string, o ParseOptions) (*Result, error) {
 		switch {
 		case a == "--":
 			return nil, usageErrorf("missing subcommand, must be one of: %s", choices)
-		case strings.HasPrefix(a, "-") && (name == "h" || name == "help"):
-			if err := c.runHelpApp(c.parentApp(o.stdout())); err != nil {
+		case strings.HasPrefix(a, "-") && isHelpName(name):
+			if err := c.Help(o.stdout()); err != nil {
 				return nil, err
 			}
 			return nil, ErrHelp
@@ -389,8 +386,6 @@ type parseRun struct {
 	ran  bool
 }
 
-func (c *Command) lookupFlag(name string) *spec { return c.flags[name] }
-
 func isHelpName(n string) bool { return n == "h" || n == "help" }
 
 // split reorders argv into flags (with their values) followed by positionals, because the Go
@@ -422,7 +417,7 @@ func (c *Command) split(args []string) (flags, positionals []string, help bool, 
 			continue
 		}
 		flags = append(flags, a)
-		s := c.lookupFlag(name)
+		s := c.flags[name]
 		if s == nil {
 			// Keep scanning: a -h further on still gets help, as with argparse.
 			if err == nil {
@@ -471,7 +466,7 @@ func (c *Command) parseLeaf(args []string, o ParseOptions) (*Result, error) {
 	if help {
 		// Help wins over everything else on the line, as with argparse; urfave/cli would
 		// instead treat a positional next to -h as a help topic.
-		if err := c.runHelpApp(c.leafApp(&parseRun{}, o.stdout())); err != nil {
+		if err := c.Help(o.stdout()); err != nil {
 			return nil, err
 		}
 		return nil, ErrHelp
@@ -667,10 +662,11 @@ func (c *Command) finish(configFile string) error {
 				names[i] = "<" + s.tomlKey + ">"
 			}
 		}
-		hint := fmt.Sprintf("give it on the command line or in %s of a --config file", c.sectionRef())
+		pronoun := "it"
 		if len(miss) > 1 {
-			hint = fmt.Sprintf("give them on the command line or in %s of a --config file", c.sectionRef())
+			pronoun = "them"
 		}
+		hint := fmt.Sprintf("give %s on the command line or in %s of a --config file", pronoun, c.sectionRef())
 		if configFile != "" {
 			hint = fmt.Sprintf("neither on the command line nor in %s of %s", c.sectionRef(), configFile)
 		}

@@ -255,20 +255,26 @@ func TestCommandLineErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, _, err := parseScheduler(t, tt.args, tt.env, "")
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.HasPrefix(err.Error(), tt.want) {
-				t.Errorf("error = %q\nwant prefix %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("error spans lines: %q", err)
-			}
+			checkOneLineError(t, err, tt.want)
 			var ue UsageError
 			if isUsage := errors.As(err, &ue); isUsage == strings.HasPrefix(tt.want, "config file:") {
 				t.Errorf("usage error = %v for %q", isUsage, err)
 			}
 		})
+	}
+}
+
+// checkOneLineError fails unless err is a one-line error starting with want.
+func checkOneLineError(t *testing.T, err error, want string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error = %q\nwant prefix %q", err, want)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error spans lines: %q", err)
 	}
 }
 

@@ -92,8 +92,10 @@ func describeOption(s *spec) string {
 	if s.required {
 		b.WriteString(" (required)")
 	}
-	if d := (&cliFlag{s: s}).GetDefaultText(); d != "" && !s.required {
-		fmt.Fprintf(&b, " (default: %s)", d)
+	if s.val != nil && !s.required {
+		if d := s.val.defaultText(); d != "" {
+			fmt.Fprintf(&b, " (default: %s)", d)
+		}
 	}
 	if s.env != "" {
 		fmt.Fprintf(&b, " [$%s]", s.env)

@@ -168,16 +168,6 @@ func pythonLevel(name string) (slog.Level, error) {
 	return 0, fmt.Errorf("unknown level %q (expected CRITICAL, ERROR, WARNING, INFO, DEBUG or NOTSET)", name)
 }
 
-func listKeys(s string) []string {
-	var out []string
-	for item := range strings.SplitSeq(s, ",") {
-		if item = strings.TrimSpace(item); item != "" {
-			out = append(out, item)
-		}
-	}
-	return out
-}
-
 // parseLogFileConfig interprets a logging.config.fileConfig file: [loggers] keys (must include
 // root), [logger_root] level and handlers, [handlers] keys, and for each [handler_NAME] the
 // class, args, kwargs and level. Formatters are accepted and ignored: every record is written
@@ -205,7 +195,7 @@ func parseLogFileConfig(data string) (*logFileConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := listKeys(loggers)
+	names := splitList(loggers)
 	hasRoot := false
 	for _, n := range names {
 		if n == "root" {
@@ -234,7 +224,7 @@ func parseLogFileConfig(data string) (*logFileConfig, error) {
 		return nil, err
 	}
 	declared := map[string]bool{}
-	for _, h := range listKeys(handlerList) {
+	for _, h := range splitList(handlerList) {
 		declared[h] = true
 	}
 	for _, n := range names {
@@ -245,13 +235,13 @@ func parseLogFileConfig(data string) (*logFileConfig, error) {
 		if err != nil {
 			return nil, fmt.Errorf("[logger_%s] handlers: %w", n, err)
 		}
-		for _, h := range listKeys(hs) {
+		for _, h := range splitList(hs) {
 			if !declared[h] {
 				return nil, fmt.Errorf("[logger_%s] uses handler %q, which [handlers] does not list", n, h)
 			}
 		}
 	}
-	for _, h := range listKeys(rootHandlers) {
+	for _, h := range splitList(rootHandlers) {
 		if !declared[h] {
 			return nil, fmt.Errorf("[logger_root] uses handler %q, which [handlers] does not list", h)
 		}

@@ -32,11 +32,7 @@ func ParsePythonCall(spec string) (PythonCall, error) {
 		}
 	}
 	p := &pyParser{s: expr}
-	start := p.i
-	for p.i < len(p.s) && isIdentByte(p.s[p.i], p.i == start) {
-		p.i++
-	}
-	c.Func = p.s[start:p.i]
+	c.Func = p.ident()
 	if c.Func == "" {
 		return c, fmt.Errorf("preload %q: expected a function name", spec)
 	}
@@ -57,11 +53,7 @@ func ParsePythonCall(spec string) (PythonCall, error) {
 		}
 		// A keyword argument is NAME '=' VALUE (not '==').
 		save := p.i
-		ks := p.i
-		for p.i < len(p.s) && isIdentByte(p.s[p.i], p.i == ks) {
-			p.i++
-		}
-		key := p.s[ks:p.i]
+		key := p.ident()
 		p.space()
 		isKw := key != "" && p.i < len(p.s) && p.s[p.i] == '=' && (p.i+1 >= len(p.s) || p.s[p.i+1] != '=')
 		if isKw {
@@ -104,6 +96,15 @@ func ParsePythonCall(spec string) (PythonCall, error) {
 		return c, fmt.Errorf("preload %q: unexpected %q after the call", spec, p.rest())
 	}
 	return c, nil
+}
+
+// ident reads a Python identifier, possibly empty.
+func (p *pyParser) ident() string {
+	start := p.i
+	for p.i < len(p.s) && isIdentByte(p.s[p.i], p.i == start) {
+		p.i++
+	}
+	return p.s[start:p.i]
 }
 
 func isIdentByte(b byte, first bool) bool {

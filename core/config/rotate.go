@@ -45,19 +45,29 @@ func (r rotation) suffixLayout() string {
 	}
 }
 
-// next returns the first rollover instant after t.
-func (r rotation) next(t time.Time) time.Time {
-	n := max(r.interval, 1)
+// step is the length of a period for S, M, H and D; 0 for MIDNIGHT and Wd, which follow the
+// calendar.
+func (r rotation) step() time.Duration {
+	var unit time.Duration
 	switch r.when {
 	case "S":
-		return t.Add(time.Duration(n) * time.Second)
+		unit = time.Second
 	case "M":
-		return t.Add(time.Duration(n) * time.Minute)
+		unit = time.Minute
 	case "H":
-		return t.Add(time.Duration(n) * time.Hour)
+		unit = time.Hour
 	case "D":
-		return t.Add(time.Duration(n) * 24 * time.Hour)
+		unit = 24 * time.Hour
 	}
+	return time.Duration(max(r.interval, 1)) * unit
+}
+
+// next returns the first rollover instant after t.
+func (r rotation) next(t time.Time) time.Time {
+	if d := r.step(); d > 0 {
+		return t.Add(d)
+	}
+	n := max(r.interval, 1)
 	// MIDNIGHT and Wd roll over at a midnight; time.Date normalises the day overflow and
 	// keeps DST transitions right.
 	m := time.Date(t.Year(), t.Month(), t.Day()+1, 0, 0, 0, 0, t.Location())
@@ -74,17 +84,11 @@ func (r rotation) next(t time.Time) time.Time {
 
 // previous is the start of the period that ends at rollover, used to name the rotated file.
 func (r rotation) previous(at time.Time) time.Time {
+	if d := r.step(); d > 0 {
+		return at.Add(-d)
+	}
 	n := max(r.interval, 1)
-	switch r.when {
-	case "S":
-		return at.Add(-time.Duration(n) * time.Second)
-	case "M":
-		return at.Add(-time.Duration(n) * time.Minute)
-	case "H":
-		return at.Add(-time.Duration(n) * time.Hour)
-	case "D":
-		return at.Add(-time.Duration(n) * 24 * time.Hour)
-	case "MIDNIGHT":
+	if r.when == "MIDNIGHT" {
 		return at.AddDate(0, 0, -n)
 	}
 	return at.AddDate(0, 0, -7*n)

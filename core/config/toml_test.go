@@ -113,15 +113,7 @@ func TestTOMLErrors(t *testing.T) {
 				args = []string{"-c", "s.toml", "tcp://h:1"}
 			}
 			_, _, err := parseScheduler(t, args, nil, tt.file)
-			if err == nil {
-				t.Fatal("no error")
-			}
-			if !strings.HasPrefix(err.Error(), tt.want) {
-				t.Errorf("error = %q\nwant prefix %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("error spans lines: %q", err)
-			}
+			checkOneLineError(t, err, tt.want)
 			// Mistakes inside the file are not command-line usage errors.
 			if isUsage := errors.As(err, new(UsageError)); isUsage != strings.HasPrefix(tt.want, "missing") {
 				t.Errorf("usage error = %v", isUsage)

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -83,15 +82,22 @@ var textCodec = codec[string]{
 	},
 }
 
+// intText prepares command-line integer text for strconv: Python's int() accepts surrounding
+// blanks and digit-group underscores; so do we.
+func intText(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "_", "") }
+
+// intError words a strconv failure on s, which is not what (e.g. "an integer").
+func intError(s string, err error, what string) error {
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("%q is out of range", s)
+	}
+	return fmt.Errorf("%q is not %s", s, what)
+}
+
 func parseInt(s string, bits int) (int64, error) {
-	// Python's int() accepts surrounding blanks and digit-group underscores; so do we.
-	t := strings.ReplaceAll(strings.TrimSpace(s), "_", "")
-	n, err := strconv.ParseInt(t, 10, bits)
+	n, err := strconv.ParseInt(intText(s), 10, bits)
 	if err != nil {
-		if errors.Is(err, strconv.ErrRange) {
-			return 0, fmt.Errorf("%q is out of range", s)
-		}
-		return 0, fmt.Errorf("%q is not an integer", s)
+		return 0, intError(s, err, "an integer")
 	}
 	return n, nil
 }
@@ -132,13 +138,9 @@ var int64Codec = codec[int64]{
 var uint64Codec = codec[uint64]{
 	typeName: "INT",
 	parse: func(s string) (uint64, error) {
-		t := strings.ReplaceAll(strings.TrimSpace(s), "_", "")
-		n, err := strconv.ParseUint(t, 10, 64)
+		n, err := strconv.ParseUint(intText(s), 10, 64)
 		if err != nil {
-			if errors.Is(err, strconv.ErrRange) {
-				return 0, fmt.Errorf("%q is out of range", s)
-			}
-			return 0, fmt.Errorf("%q is not a non-negative integer", s)
+			return 0, intError(s, err, "a non-negative integer")
 		}
 		return n, nil
 	},
@@ -329,10 +331,15 @@ func parsePairs(items []string) (map[string]string, error) {
 	return out, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := slices.Collect(maps.Keys(m))
-	sort.Strings(keys)
-	return keys
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// joinSorted renders the entries of m in key order with item, separated by sep.
+func joinSorted[V any](m map[string]V, sep string, item func(k string, v V) string) string {
+	parts := make([]string, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		parts = append(parts, item(k, m[k]))
+	}
+	return strings.Join(parts, sep)
 }
 
 // tableKey prints a TOML key, quoted unless it is bare-safe.
@@ -346,13 +353,6 @@ func tableKey(k string) string {
 		return `""`
 	}
 	return k
-}
-
-func cloneMap[V any](m map[string]V) map[string]V {
-	if m == nil {
-		return nil
-	}
-	return maps.Clone(m)
 }
 
 var mapCodec = codec[map[string]string]{
@@ -385,20 +385,12 @@ var mapCodec = codec[map[string]string]{
 		return nil, wrongType(`"K=V,..." or a table`, v)
 	},
 	literal: func(m map[string]string) string {
-		parts := make([]string, 0, len(m))
-		for _, k := range sortedKeys(m) {
-			parts = append(parts, tableKey(k)+" = "+quote(m[k]))
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
+		return "{" + joinSorted(m, ", ", func(k, v string) string { return tableKey(k) + " = " + quote(v) }) + "}"
 	},
 	show: func(m map[string]string) string {
-		parts := make([]string, 0, len(m))
-		for _, k := range sortedKeys(m) {
-			parts = append(parts, k+"="+m[k])
-		}
-		return strings.Join(parts, ",")
+		return joinSorted(m, ",", func(k, v string) string { return k + "=" + v })
 	},
-	clone: cloneMap[string],
+	clone: maps.Clone[map[string]string],
 	accum: true,
 }
 
@@ -480,19 +472,11 @@ var capabilitiesCodec = codec[map[string]int]{
 		return nil, wrongType(`"name[=int],..." or a table of integers`, v)
 	},
 	literal: func(m map[string]int) string {
-		parts := make([]string, 0, len(m))
-		for _, k := range sortedKeys(m) {
-			parts = append(parts, tableKey(k)+" = "+strconv.Itoa(m[k]))
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
+		return "{" + joinSorted(m, ", ", func(k string, n int) string { return tableKey(k) + " = " + strconv.Itoa(n) }) + "}"
 	},
 	show: func(m map[string]int) string {
-		parts := make([]string, 0, len(m))
-		for _, k := range sortedKeys(m) {
-			parts = append(parts, k+"="+strconv.Itoa(m[k]))
-		}
-		return strings.Join(parts, ",")
+		return joinSorted(m, ",", func(k string, n int) string { return k + "=" + strconv.Itoa(n) })
 	},
-	clone: cloneMap[int],
+	clone: maps.Clone[map[string]int],
 	accum: true,
 }

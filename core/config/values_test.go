@@ -253,7 +253,7 @@ func TestSecretSettings(t *testing.T) {
 		{"env", []string{"--user", "alice"}, map[string]string{"X_SECRET": "hunter2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, err := cmd().Parse(tc.args, ParseOptions{LookupEnv: func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }})
+			res, err := cmd().Parse(tc.args, ParseOptions{LookupEnv: envMap(tc.env)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -79,45 +79,57 @@ func ProcessCPUSeconds(pid string) (float64, bool) {
 // its resident set size, in bytes.
 func ProcessMemory(pid string) uint64 {
 	if v, ok := readKB("/proc/"+pid+"/smaps_rollup", "Pss:"); ok {
-		return v
+		return v[0]
 	}
-	if v, ok := readKB("/proc/"+pid+"/status", "VmRSS:"); ok {
-		return v
-	}
-	return 0
+	return ProcessRSS(pid)
 }
 
 // ProcessRSS returns the resident set size of pid in bytes.
 func ProcessRSS(pid string) uint64 {
 	v, _ := readKB("/proc/"+pid+"/status", "VmRSS:")
-	return v
+	return v[0]
 }
 
-func readKB(path, key string) (uint64, bool) {
+// readKB reads the "Key: N kB" lines of path in one pass and returns the value of each key,
+// in bytes (0 when missing); ok reports whether every key was found.
+func readKB(path string, keys ...string) (vals []uint64, ok bool) {
+	vals = make([]uint64, len(keys))
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, false
+		return vals, false
 	}
 	defer f.Close()
+	found := make([]bool, len(keys))
+	left := len(keys)
 	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), key); ok {
-			fields := strings.Fields(rest)
-			if len(fields) > 0 {
+	for left > 0 && s.Scan() {
+		for i, key := range keys {
+			rest, match := strings.CutPrefix(s.Text(), key)
+			if !match || found[i] {
+				continue
+			}
+			if fields := strings.Fields(rest); len(fields) > 0 {
 				if v, err := strconv.ParseUint(fields[0], 10, 64); err == nil {
-					return v << 10, true
+					vals[i], found[i] = v<<10, true
+					left--
 				}
 			}
 		}
 	}
-	return 0, false
+	return vals, left == 0
+}
+
+// HostMemory returns the host's available and total memory in bytes, read from /proc/meminfo
+// in one pass (0 for a figure the kernel does not report).
+func HostMemory() (available, total uint64) {
+	v, _ := readKB("/proc/meminfo", "MemAvailable:", "MemTotal:")
+	return v[0], v[1]
 }
 
 // Memory returns the available memory and the memory limit of this process's cgroup, or of
 // the host when no cgroup limit is set.
 func Memory() (available, limit uint64) {
-	hostAvail, _ := readKB("/proc/meminfo", "MemAvailable:")
-	hostTotal, _ := readKB("/proc/meminfo", "MemTotal:")
+	hostAvail, hostTotal := HostMemory()
 	if max, cur, ok := cgroupV2(); ok && max > 0 && max < hostTotal {
 		return sat(max, cur), max
 	}
