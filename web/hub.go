@@ -54,12 +54,7 @@ func NewHub(cfg HubConfig) *Hub {
 		cfg.Logger = slog.Default()
 	}
 	// Fill the model defaults here so snapshots can show them (stale threshold, task log size).
-	if cfg.Model.TaskLog <= 0 {
-		cfg.Model.TaskLog = 500
-	}
-	if cfg.Model.StaleAfter <= 0 {
-		cfg.Model.StaleAfter = 5 * time.Second
-	}
+	cfg.Model = cfg.Model.WithDefaults()
 	h := &Hub{cfg: cfg, changed: make(chan struct{})}
 	// Versions start from the clock (microseconds, still exact in a browser's float64), so a
 	// page that reconnects to a restarted dashboard never names a version the new process

@@ -259,7 +259,7 @@ func connBadge(s *Snapshot) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		switch connState(s) {
+		switch connState(s, s.At) {
 		case "connecting":
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<span class=\"badge conn-wait\" data-state=\"connecting\" title=\"")
 			if templ_7745c5c3_Err != nil {

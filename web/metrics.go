@@ -126,9 +126,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(mPending, float64(s.PendingWorkers()))
 	gauge(mClients, float64(len(s.Clients)))
 	for _, w := range s.Workers {
-		gauge(mWCPU, float64(w.AgentCPU)/1000, w.Worker, w.Manager, "agent")
+		gauge(mWCPU, float64(w.Agent.CPU)/1000, w.Worker, w.Manager, "agent")
 		gauge(mWCPU, float64(w.ProcCPU)/1000, w.Worker, w.Manager, "processors")
-		gauge(mWRSS, float64(w.AgentRSS), w.Worker, w.Manager, "agent")
+		gauge(mWRSS, float64(w.Agent.RSS), w.Worker, w.Manager, "agent")
 		gauge(mWRSS, float64(w.ProcRSS), w.Worker, w.Manager, "processors")
 		gauge(mWFree, float64(w.Free), w.Worker, w.Manager)
 		gauge(mWSent, float64(w.Sent), w.Worker, w.Manager)

@@ -1574,7 +1574,7 @@ func workerRow(w monitor.WorkerRow) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = gauge(cpuGauge(uint32(w.AgentCPU)), percent(uint32(w.AgentCPU)), "agent CPU").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = gauge(cpuGauge(uint32(w.Agent.CPU)), percent(uint32(w.Agent.CPU)), "agent CPU").Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1591,9 +1591,9 @@ func workerRow(w monitor.WorkerRow) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var84 string
-		templ_7745c5c3_Var84, templ_7745c5c3_Err = templ.JoinStringErrs(bytesText(w.AgentRSS))
+		templ_7745c5c3_Var84, templ_7745c5c3_Err = templ.JoinStringErrs(bytesText(w.Agent.RSS))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages.templ`, Line: 262, Col: 41}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `pages.templ`, Line: 262, Col: 42}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var84))
 		if templ_7745c5c3_Err != nil {
@@ -1616,7 +1616,7 @@ func workerRow(w monitor.WorkerRow) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = gauge(fractionGauge(memFraction(w)), fractionText(memFraction(w)), bytesText(w.AgentRSS+w.ProcRSS)+" of "+bytesText(memLimit(w))).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = gauge(fractionGauge(memFraction(w)), fractionText(memFraction(w)), bytesText(w.Agent.RSS+w.ProcRSS)+" of "+bytesText(memLimit(w))).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -312,14 +312,14 @@ func health(s *Snapshot, now time.Time) (bool, string) {
 	if s.ConnErr != "" {
 		why = ": " + s.ConnErr
 	}
-	switch {
-	case !s.Connected && s.ConnChange.IsZero():
+	switch connState(s, now) {
+	case "connecting":
 		return false, fmt.Sprintf("not connected to monitor %s yet", s.Monitor)
-	case !s.Connected:
+	case "down":
 		return false, fmt.Sprintf("monitor %s disconnected%s", s.Monitor, why)
-	case !s.HasStatus:
+	case "waiting":
 		return false, fmt.Sprintf("connected to monitor %s, no status report yet", s.Monitor)
-	case s.Stale(now):
+	case "stale":
 		return false, fmt.Sprintf("stale: no status report from %s for %s (stale after %s)",
 			s.Monitor, monitor.FormatAge(s.StatusAge(now)), s.StaleAfter)
 	}

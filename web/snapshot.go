@@ -214,8 +214,8 @@ func managerViews(rows []monitor.ManagerRow, workers []monitor.WorkerRow, now ti
 		}
 		v.Connected = len(r.Workers)
 		for _, w := range byManager[r.ID] {
-			v.CPU += uint32(w.AgentCPU) + w.ProcCPU
-			v.RSS += w.AgentRSS + w.ProcRSS
+			v.CPU += uint32(w.Agent.CPU) + w.ProcCPU
+			v.RSS += w.Agent.RSS + w.ProcRSS
 			v.Free += uint64(w.Free)
 			v.Sent += uint64(w.Sent)
 			v.Queued += uint64(w.Queued)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/scaler-go/scaler/core/monitor"
+	"github.com/scaler-go/scaler/core/protocol"
 )
 
 // The pages of the dashboard, by the path segment that serves them ("" is the overview at /).
@@ -189,9 +190,9 @@ func workerColumn(key string) (column, bool) {
 var workerColumns = []column{
 	{"name", "Worker", "worker id", false, false, func(a, b *monitor.WorkerRow) int { return strings.Compare(a.Worker, b.Worker) }},
 	{"manager", "Manager", "id of the worker manager that started it", false, false, func(a, b *monitor.WorkerRow) int { return strings.Compare(a.Manager, b.Manager) }},
-	{"agt_cpu", "Agent CPU", "CPU of the worker agent", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.AgentCPU, b.AgentCPU) }},
+	{"agt_cpu", "Agent CPU", "CPU of the worker agent", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Agent.CPU, b.Agent.CPU) }},
 	{"cpu", "CPU", "CPU of the worker's processors", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.ProcCPU, b.ProcCPU) }},
-	{"agt_rss", "Agent mem", "memory of the worker agent", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.AgentRSS, b.AgentRSS) }},
+	{"agt_rss", "Agent mem", "memory of the worker agent", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Agent.RSS, b.Agent.RSS) }},
 	{"rss", "Proc mem", "memory of the worker's processors", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.ProcRSS, b.ProcRSS) }},
 	{"mem", "Memory", "memory in use against the worker's limit", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(memFraction(*a), memFraction(*b)) }},
 	{"queue", "Queue", "tasks assigned against queue capacity (sent / (sent + free))", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(queueFraction(*a), queueFraction(*b)) }},
@@ -238,7 +239,7 @@ func workerTable(s *Snapshot, v view) workerTableData {
 	rows := make([]monitor.WorkerRow, 0, len(s.Workers))
 	needle := strings.ToLower(v.Filter)
 	for _, w := range s.Workers {
-		if needle == "" || strings.Contains(strings.ToLower(w.Worker), needle) || strings.Contains(strings.ToLower(w.Manager), needle) {
+		if w.Matches(needle) {
 			rows = append(rows, w)
 		}
 	}
@@ -277,22 +278,18 @@ func taskTable(s *Snapshot, v view) taskTableData {
 // memFraction is the memory a worker uses against its limit: the memory limit it reports,
 // or else what it uses plus what its host has free.
 func memFraction(w monitor.WorkerRow) float64 {
-	used := w.AgentRSS + w.ProcRSS
-	limit := w.MemLimit
-	if limit == 0 {
-		limit = used + w.RSSFree
-	}
+	limit := memLimit(w)
 	if limit == 0 {
 		return 0
 	}
-	return float64(used) / float64(limit)
+	return float64(w.Agent.RSS+w.ProcRSS) / float64(limit)
 }
 
 func memLimit(w monitor.WorkerRow) uint64 {
 	if w.MemLimit != 0 {
 		return w.MemLimit
 	}
-	return w.AgentRSS + w.ProcRSS + w.RSSFree
+	return w.Agent.RSS + w.ProcRSS + w.RSSFree
 }
 
 // queueFraction is the share of the worker's queue slots that hold assigned tasks.
@@ -397,7 +394,7 @@ func taskTime(t monitor.TaskInfo) time.Time {
 // stateClass colours a task state: success, running-like (amber) or failed-like (red).
 func stateClass(t monitor.TaskInfo) string {
 	switch {
-	case t.State.String() == "success":
+	case t.State == protocol.StateSuccess:
 		return "st-ok"
 	case !t.Done():
 		return "st-live"
@@ -415,9 +412,9 @@ func orDash(s string) string {
 	return s
 }
 
-// connState names the monitor link's state for the badge: connecting (never connected),
-// down, waiting (connected, no status yet), stale or live.
-func connState(s *Snapshot) string {
+// connState names the monitor link's state at now for the badge and /healthz: connecting
+// (never connected), down, waiting (connected, no status yet), stale or live.
+func connState(s *Snapshot, now time.Time) string {
 	switch {
 	case !s.Connected && s.ConnChange.IsZero():
 		return "connecting"
@@ -425,7 +422,7 @@ func connState(s *Snapshot) string {
 		return "down"
 	case !s.HasStatus:
 		return "waiting"
-	case s.Stale(s.At):
+	case s.Stale(now):
 		return "stale"
 	}
 	return "live"
@@ -441,31 +438,10 @@ func ariaSort(v view, col string) string {
 	return "ascending"
 }
 
-// messageRow is one message type with the scheduler's received and sent counters.
-type messageRow struct {
-	Name           string
-	Received, Sent uint32
-}
-
-func messageRows(s *Snapshot) []messageRow {
-	idx := map[string]int{}
-	var rows []messageRow
-	at := func(name string) *messageRow {
-		i, ok := idx[name]
-		if !ok {
-			i = len(rows)
-			idx[name] = i
-			rows = append(rows, messageRow{Name: name})
-		}
-		return &rows[i]
-	}
-	for _, c := range s.Received {
-		at(c.Name).Received = c.Number
-	}
-	for _, c := range s.Sent {
-		at(c.Name).Sent = c.Number
-	}
-	slices.SortFunc(rows, func(a, b messageRow) int { return strings.Compare(a.Name, b.Name) })
+// messageRows joins the scheduler's received and sent counters by message type, by name.
+func messageRows(s *Snapshot) []monitor.MessageCount {
+	rows := monitor.MessageCounts(s.Sent, s.Received)
+	slices.SortFunc(rows, func(a, b monitor.MessageCount) int { return strings.Compare(a.Name, b.Name) })
 	return rows
 }
 

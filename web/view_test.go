@@ -128,7 +128,7 @@ func TestFormatting(t *testing.T) {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
 	}
-	w := monitor.WorkerRow{AgentRSS: 1 << 20, ProcRSS: 3 << 20, RSSFree: 4 << 20}
+	w := monitor.WorkerRow{WorkerStatus: protocol.WorkerStatus{Agent: protocol.Resource{RSS: 1 << 20}, RSSFree: 4 << 20}, ProcRSS: 3 << 20}
 	if memFraction(w) != 0.5 {
 		t.Errorf("memory without a limit: %v", memFraction(w))
 	}
@@ -136,7 +136,7 @@ func TestFormatting(t *testing.T) {
 	if memFraction(w) != 0.25 || memLimit(w) != 16<<20 {
 		t.Errorf("memory with a limit: %v", memFraction(w))
 	}
-	if q := queueFraction(monitor.WorkerRow{Sent: 3, Free: 1}); q != 0.75 {
+	if q := queueFraction(monitor.WorkerRow{WorkerStatus: protocol.WorkerStatus{Sent: 3, Free: 1}}); q != 0.75 {
 		t.Errorf("queue %v", q)
 	}
 }

@@ -88,23 +88,16 @@ func Truncate(s string, n int) string {
 // ShortenMiddle keeps the start and end of a long identity: "Worker|NAT|3e93…c984". It
 // counts runes, not bytes, so the result is at most n characters and never splits a
 // multi-byte character.
-func ShortenMiddle(s string, n int) string {
-	if n <= 1 || len(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	head := (n - 1) / 2
-	tail := n - 1 - head
-	return string(r[:head]) + "…" + string(r[len(r)-tail:])
-}
+func ShortenMiddle(s string, n int) string { return cutMiddle(s, n, (n-1)/2) }
 
 // ShortenID fits a Scaler identity in n characters by cutting its middle, keeping two thirds
 // of the room for the start: identities begin with their kind and tag ("Worker|FIX|3e93…")
 // and end with random digits, of which a few already tell them apart.
-func ShortenID(s string, n int) string {
+func ShortenID(s string, n int) string { return cutMiddle(s, n, (2*(n-1)+2)/3) }
+
+// cutMiddle fits s in n runes, keeping its first head runes and as many of its last as fit
+// beside the "…" that replaces the rest.
+func cutMiddle(s string, n, head int) string {
 	if n <= 1 || len(s) <= n {
 		return s
 	}
@@ -112,6 +105,5 @@ func ShortenID(s string, n int) string {
 	if len(r) <= n {
 		return s
 	}
-	head := (2*(n-1) + 2) / 3
 	return string(r[:head]) + "…" + string(r[len(r)-(n-1-head):])
 }

@@ -41,25 +41,20 @@ type WorkerEvent struct {
 
 // WorkerRow is one worker of the latest status snapshot, joined with its manager.
 type WorkerRow struct {
-	Manager   string
-	Worker    string
-	AgentCPU  uint16 // tenths of a percent
-	AgentRSS  uint64
-	ProcCPU   uint32 // sum over processors, tenths of a percent
-	ProcRSS   uint64
-	RSSFree   uint64
-	MemLimit  uint64
-	Free      uint32
-	Sent      uint32
-	Queued    uint32
-	Suspended uint8
-	LagUS     uint64
-	LastS     uint16
-	ITL       string
-	// Processors are the worker's processors from its last heartbeat.
-	Processors []protocol.ProcessorStatus
+	// WorkerStatus is the worker's row of the snapshot (Agent.CPU in tenths of a percent).
+	protocol.WorkerStatus
+	Manager string
+	Worker  string
+	ProcCPU uint32 // sum over processors, tenths of a percent
+	ProcRSS uint64
 	// Capabilities come from the worker's connect event, when seen.
 	Capabilities []protocol.Capability
+}
+
+// Matches reports whether the worker's id or its manager's contains needle, which must be
+// lower case: the dashboards' worker filter ignores case.
+func (w *WorkerRow) Matches(needle string) bool {
+	return needle == "" || strings.Contains(strings.ToLower(w.Worker), needle) || strings.Contains(strings.ToLower(w.Manager), needle)
 }
 
 // ManagerRow is one worker manager, live or recently gone.
@@ -123,22 +118,27 @@ type Model struct {
 	prevDoneAt time.Time
 }
 
+// WithDefaults returns c with its unset fields at their defaults.
+func (c ModelConfig) WithDefaults() ModelConfig {
+	if c.History <= 0 {
+		c.History = 30 * time.Minute
+	}
+	if c.TaskLog <= 0 {
+		c.TaskLog = 500
+	}
+	if c.ManagerGrace <= 0 {
+		c.ManagerGrace = 120 * time.Second
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = 5 * time.Second
+	}
+	return c
+}
+
 // NewModel returns an empty model.
 func NewModel(cfg ModelConfig) *Model {
-	if cfg.History <= 0 {
-		cfg.History = 30 * time.Minute
-	}
-	if cfg.TaskLog <= 0 {
-		cfg.TaskLog = 500
-	}
-	if cfg.ManagerGrace <= 0 {
-		cfg.ManagerGrace = 120 * time.Second
-	}
-	if cfg.StaleAfter <= 0 {
-		cfg.StaleAfter = 5 * time.Second
-	}
 	return &Model{
-		cfg:        cfg,
+		cfg:        cfg.WithDefaults(),
 		tasks:      map[protocol.TaskID]*TaskInfo{},
 		workerCaps: map[string][]protocol.Capability{},
 		managers:   map[string]*ManagerRow{},
@@ -212,6 +212,35 @@ func StateCount(st *protocol.StateScheduler, s protocol.TaskState) uint32 {
 		}
 	}
 	return 0
+}
+
+// MessageCount is one message type with the scheduler's sent and received counters.
+type MessageCount struct {
+	Name           string
+	Sent, Received uint32
+}
+
+// MessageCounts joins a snapshot's sent and received counters by message type, in the order
+// the types first appear (the sent ones first).
+func MessageCounts(sent, received []protocol.Counter) []MessageCount {
+	idx := map[string]int{}
+	var rows []MessageCount
+	at := func(name string) *MessageCount {
+		i, ok := idx[name]
+		if !ok {
+			i = len(rows)
+			idx[name] = i
+			rows = append(rows, MessageCount{Name: name})
+		}
+		return &rows[i]
+	}
+	for _, c := range sent {
+		at(c.Name).Sent = c.Number
+	}
+	for _, c := range received {
+		at(c.Name).Received = c.Number
+	}
+	return rows
 }
 
 func (m *Model) applyScheduler(at time.Time, st *protocol.StateScheduler) {
@@ -380,11 +409,7 @@ func (m *Model) Workers() []WorkerRow {
 	out := make([]WorkerRow, 0, len(m.Latest.Workers))
 	for _, w := range m.Latest.Workers {
 		id := string(w.WorkerID)
-		row := WorkerRow{
-			Manager: managerOf[id], Worker: id, AgentCPU: w.Agent.CPU, AgentRSS: w.Agent.RSS, RSSFree: w.RSSFree,
-			MemLimit: w.MemLimit, Free: w.Free, Sent: w.Sent, Queued: w.Queued, Suspended: w.Suspended,
-			LagUS: w.LagUS, LastS: w.LastS, ITL: w.ITL, Processors: w.Processors, Capabilities: m.workerCaps[id],
-		}
+		row := WorkerRow{WorkerStatus: w, Manager: managerOf[id], Worker: id, Capabilities: m.workerCaps[id]}
 		for _, p := range w.Processors {
 			row.ProcCPU += uint32(p.Resource.CPU)
 			row.ProcRSS += p.Resource.RSS

@@ -1,56 +1,29 @@
 package monitor
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/hex"
-	"encoding/json"
-	"os"
+	"errors"
+	"io/fs"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/scaler-go/scaler/core/protocol"
+	"github.com/scaler-go/scaler/core/monitor/monitortest"
 )
 
-type record struct {
-	Conn string  `json:"conn"`
-	Dir  string  `json:"dir"`
-	Type string  `json:"type"`
-	Hex  string  `json:"hex"`
-	TMS  float64 `json:"t_ms"`
-}
-
-// RecordedUpdates returns the monitor messages scenario C recorded on connection mon-2.
+// recordedUpdates returns the monitor messages scenario C recorded on connection mon-2.
 func recordedUpdates(t testing.TB, scenario string) []Update {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "interop", scenario, "monitor.jsonl.gz"))
-	if err != nil {
+	msgs, err := monitortest.Load(filepath.Join("..", "..", "testdata", "interop", scenario, "monitor.jsonl.gz"), "mon-2")
+	if errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("recording not available: %v", err)
 	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := time.Unix(1_000_000, 0)
-	var out []Update
-	s := bufio.NewScanner(gz)
-	s.Buffer(make([]byte, 1<<20), 1<<24)
-	for s.Scan() {
-		var r record
-		if err := json.Unmarshal(s.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Conn != "mon-2" || r.Dir != "s2c" || len(r.Type) < 5 || r.Type[:5] != "state" {
-			continue
-		}
-		raw, _ := hex.DecodeString(r.Hex)
-		m, err := protocol.Decode(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, Update{At: base.Add(time.Duration(r.TMS * float64(time.Millisecond))), Msg: m})
+	out := make([]Update, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, Update{At: m.At(base), Msg: m.Msg})
 	}
 	return out
 }

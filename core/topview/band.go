@@ -134,40 +134,22 @@ const (
 )
 
 func newMsgTable(st *protocol.StateScheduler, limit int) *msgTable {
-	type pair struct {
-		name       string
-		sent, recv uint32
-	}
-	idx := map[string]int{}
-	var rows []pair
-	get := func(name string) *pair {
-		i, ok := idx[name]
-		if !ok {
-			i = len(rows)
-			idx[name] = i
-			rows = append(rows, pair{name: name})
-		}
-		return &rows[i]
-	}
-	for _, c := range st.Sent {
-		get(c.Name).sent = c.Number
-	}
-	for _, c := range st.Received {
-		get(c.Name).recv = c.Number
-	}
+	rows := monitor.MessageCounts(st.Sent, st.Received)
 	t := &msgTable{nw: width(msgTitle), sw: width(msgSent), rw: width(msgRecv)}
 	if len(rows) > limit {
-		slices.SortStableFunc(rows, func(a, b pair) int { return cmp.Compare(uint64(b.sent)+uint64(b.recv), uint64(a.sent)+uint64(a.recv)) })
+		slices.SortStableFunc(rows, func(a, b monitor.MessageCount) int {
+			return cmp.Compare(uint64(b.Sent)+uint64(b.Received), uint64(a.Sent)+uint64(a.Received))
+		})
 		t.more = len(rows) - (limit - 1)
 		rows = rows[:limit-1]
 	}
-	slices.SortFunc(rows, func(a, b pair) int { return cmp.Compare(a.name, b.name) })
+	slices.SortFunc(rows, func(a, b monitor.MessageCount) int { return cmp.Compare(a.Name, b.Name) })
 	for _, r := range rows {
-		s, v := monitor.FormatCount(uint64(r.sent)), monitor.FormatCount(uint64(r.recv))
-		t.names = append(t.names, r.name)
+		s, v := monitor.FormatCount(uint64(r.Sent)), monitor.FormatCount(uint64(r.Received))
+		t.names = append(t.names, r.Name)
 		t.sent = append(t.sent, s)
 		t.recv = append(t.recv, v)
-		t.nw = max(t.nw, width(r.name))
+		t.nw = max(t.nw, width(r.Name))
 		t.sw = max(t.sw, width(s))
 		t.rw = max(t.rw, width(v))
 	}

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/scaler-go/scaler/core/monitor"
 	"github.com/scaler-go/scaler/core/protocol"
 )
 
@@ -29,9 +28,7 @@ func FuzzDraw(f *testing.F) {
 			ManagedWorkers: []protocol.ManagedWorkers{{WorkerManagerID: manager, WorkerIDs: [][]byte{worker}}},
 			Managers:       []protocol.ManagerDetail{{WorkerManagerID: manager, PendingWorkers: n}},
 		}
-		m := monitor.NewModel(monitor.ModelConfig{})
-		m.Apply(monitor.Update{At: base, Connected: true})
-		m.Apply(monitor.Update{At: base, Msg: st})
+		m := stateModel(st)
 		s := newScreen(t, int(w), int(h))
 		v := New(Options{Address: string(client)})
 		v.Draw(s, m, base)

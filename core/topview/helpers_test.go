@@ -1,9 +1,6 @@
 package topview
 
 import (
-	"bufio"
-	"compress/gzip"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"github.com/gdamore/tcell/v2"
 
 	"github.com/scaler-go/scaler/core/monitor"
+	"github.com/scaler-go/scaler/core/monitor/monitortest"
 	"github.com/scaler-go/scaler/core/protocol"
 )
 
@@ -24,69 +22,44 @@ var interopDir = filepath.Join("..", "..", "testdata", "interop")
 // base is the wall-clock time given to t_ms = 0 of a recording.
 var base = time.Unix(1_700_000_000, 0)
 
-// recorded is one monitor message of a recording.
-type recorded struct {
-	tms float64
-	u   monitor.Update
-}
-
 // loadRecording decodes every monitor message the scheduler published on conn.
-func loadRecording(t testing.TB, scenario, conn string) []recorded {
+func loadRecording(t testing.TB, scenario, conn string) []monitortest.Message {
 	t.Helper()
-	f, err := os.Open(filepath.Join(interopDir, scenario, "monitor.jsonl.gz"))
+	recs, err := monitortest.Load(filepath.Join(interopDir, scenario, "monitor.jsonl.gz"), conn)
 	if err != nil {
 		t.Fatalf("recording: %v", err)
 	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []recorded
-	sc := bufio.NewScanner(gz)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var r struct {
-			Conn string  `json:"conn"`
-			Dir  string  `json:"dir"`
-			Type string  `json:"type"`
-			Hex  string  `json:"hex"`
-			TMS  float64 `json:"t_ms"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Conn != conn || r.Dir != "s2c" || !strings.HasPrefix(r.Type, "state") {
-			continue
-		}
-		raw, err := hex.DecodeString(r.Hex)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := protocol.Decode(raw)
-		if err != nil {
-			t.Fatalf("decode %s at %.3f ms: %v", r.Type, r.TMS, err)
-		}
-		out = append(out, recorded{tms: r.TMS, u: monitor.Update{At: at(r.TMS), Msg: m}})
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return recs
 }
 
-func at(tms float64) time.Time { return base.Add(time.Duration(tms * float64(time.Millisecond))) }
+func at(tms float64) time.Time { return monitortest.Message{TMS: tms}.At(base) }
 
 // modelUntil folds a connection and every message up to t_ms into a new model.
-func modelUntil(recs []recorded, tms float64) *monitor.Model {
+func modelUntil(recs []monitortest.Message, tms float64) *monitor.Model {
 	m := monitor.NewModel(monitor.ModelConfig{})
 	m.Apply(monitor.Update{At: base, Connected: true})
 	for _, r := range recs {
-		if r.tms > tms+0.0005 {
+		if r.TMS > tms+0.0005 {
 			break
 		}
-		m.Apply(r.u)
+		m.Apply(monitor.Update{At: r.At(base), Msg: r.Msg})
 	}
+	return m
+}
+
+// shownModel folds the recording of scenario up to the snapshot the recorded Python screen
+// displays, and returns that snapshot too.
+func shownModel(t testing.TB, scenario string) (*monitor.Model, shownSnapshot) {
+	t.Helper()
+	shown := topScreenSnapshot(t, scenario)
+	return modelUntil(loadRecording(t, scenario, shown.Conn), shown.TMS), shown
+}
+
+// stateModel is a connected model whose one snapshot, at base, is st.
+func stateModel(st *protocol.StateScheduler) *monitor.Model {
+	m := monitor.NewModel(monitor.ModelConfig{})
+	m.Apply(monitor.Update{At: base, Connected: true})
+	m.Apply(monitor.Update{At: base, Msg: st})
 	return m
 }
 

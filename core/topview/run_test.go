@@ -73,12 +73,10 @@ func TestRun(t *testing.T) {
 	// live stream would be.
 	updates <- monitor.Update{At: time.Now(), Connected: true}
 	for _, r := range recs {
-		if r.tms > shown.TMS {
+		if r.TMS > shown.TMS {
 			break
 		}
-		u := r.u
-		u.At = time.Now()
-		updates <- u
+		updates <- monitor.Update{At: time.Now(), Msg: r.Msg}
 	}
 	s.waitFor(t, 2*time.Second, "num_of_objs 383")
 	s.waitFor(t, 2*time.Second, "Worker|FIX|3e93bead9bda40b2", "980", "20")
@@ -158,8 +156,7 @@ func TestRunEnds(t *testing.T) {
 // TestASCIIFallbacks: on a terminal that only has ASCII (LANG=C) the dashboard's ellipses,
 // separators, arrows and bars come out as ASCII stand-ins, not "?".
 func TestASCIIFallbacks(t *testing.T) {
-	shown := topScreenSnapshot(t, "c_ymq_monitor")
-	m := modelUntil(loadRecording(t, "c_ymq_monitor", shown.Conn), shown.TMS)
+	m, shown := shownModel(t, "c_ymq_monitor")
 	s := tcell.NewSimulationScreen("US-ASCII")
 	if err := s.Init(); err != nil {
 		t.Fatal(err)

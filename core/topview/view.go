@@ -191,8 +191,7 @@ func (v *View) gather(m *monitor.Model, now time.Time) frame {
 	v.rows = v.rows[:0]
 	needle := strings.ToLower(v.Filter())
 	for i := range all {
-		r := &all[i]
-		if needle == "" || strings.Contains(strings.ToLower(r.Worker), needle) || strings.Contains(strings.ToLower(r.Manager), needle) {
+		if r := &all[i]; r.Matches(needle) {
 			v.rows = append(v.rows, r)
 		}
 	}
@@ -232,9 +231,9 @@ func (v *View) Draw(s tcell.Screen, m *monitor.Model, now time.Time) {
 	if v.narrowAt = 0; ok && !b.wide {
 		v.narrowAt = w
 	}
-	shortcutLines := len(v.shortcutLines(w))
+	shortcutLines := v.shortcutLines(w)
 	// title bar, band, rule, shortcuts, totals, table header and one row, help line
-	need := 1 + b.infoLines() + b.h + 1 + shortcutLines + 1 + 2 + 1
+	need := 1 + b.infoLines() + b.h + 1 + len(shortcutLines) + 1 + 2 + 1
 	if !ok || h < need || w < minWidth {
 		v.drawTooSmall(c, b, f)
 		s.Show()
@@ -247,9 +246,7 @@ func (v *View) Draw(s tcell.Screen, m *monitor.Model, now time.Time) {
 	if panel {
 		t := newThroughput(m, now, v.opts.ChartWindow, side)
 		t.drawPanel(c, b.w+width(bandSep), 1+b.infoLines(), b.h)
-		for r := 0; r < b.h; r++ {
-			c.text(b.w, 1+b.infoLines()+r, bandSep, styleDim, width(bandSep))
-		}
+		b.separator(c, b.w, 1+b.infoLines())
 	}
 	v.drawTitle(c, f, !panel)
 	y := 1
@@ -257,7 +254,7 @@ func (v *View) Draw(s tcell.Screen, m *monitor.Model, now time.Time) {
 	y += b.infoLines() + b.h
 	c.fill(0, y, w, "-", styleDim)
 	y++
-	for _, line := range v.shortcutLines(w) {
+	for _, line := range shortcutLines {
 		v.drawShortcuts(c, y, line)
 		y++
 	}

@@ -79,8 +79,7 @@ func readPythonScreen(t *testing.T, scenario string) pythonScreen {
 func TestRecordedScreenMatchesPython(t *testing.T) {
 	for _, scenario := range []string{"c_ymq_monitor", "c_zmq_monitor"} {
 		t.Run(scenario, func(t *testing.T) {
-			shown := topScreenSnapshot(t, scenario)
-			m := modelUntil(loadRecording(t, scenario, shown.Conn), shown.TMS)
+			m, shown := shownModel(t, scenario)
 			if m.Latest == nil || m.LatestAt != at(shown.TMS) {
 				t.Fatalf("the snapshot at %.3f ms is not the latest (latest at %v)", shown.TMS, m.LatestAt)
 			}
@@ -136,8 +135,7 @@ func TestRecordedScreenMatchesPython(t *testing.T) {
 // TestColumnHeaders checks every header of the worker and client tables, in the Python
 // order, with the default sort (cpu) bracketed.
 func TestColumnHeaders(t *testing.T) {
-	shown := topScreenSnapshot(t, "c_ymq_monitor")
-	m := modelUntil(loadRecording(t, "c_ymq_monitor", shown.Conn), shown.TMS)
+	m, shown := shownModel(t, "c_ymq_monitor")
 	s := newScreen(t, 200, 50)
 	New(Options{}).Draw(s, m, at(shown.TMS))
 	ls := lines(s)
@@ -246,9 +244,7 @@ func TestSortByRawValues(t *testing.T) {
 		{WorkerID: []byte("Worker|small"), Agent: protocol.Resource{RSS: 900 << 10}, RSSFree: 900 << 20, LagUS: 900_000},
 		{WorkerID: []byte("Worker|large"), Agent: protocol.Resource{RSS: 2 << 20}, RSSFree: 2 << 30, LagUS: 2_500_000},
 	}}
-	m := monitor.NewModel(monitor.ModelConfig{})
-	m.Apply(monitor.Update{At: base, Connected: true})
-	m.Apply(monitor.Update{At: base, Msg: st})
+	m := stateModel(st)
 	s := newScreen(t, 120, 30)
 	for _, r := range []rune{'M', 'F', 'l'} {
 		v := New(Options{})
@@ -263,8 +259,7 @@ func TestSortByRawValues(t *testing.T) {
 }
 
 func TestFilter(t *testing.T) {
-	shown := topScreenSnapshot(t, "c_ymq_monitor")
-	m := modelUntil(loadRecording(t, "c_ymq_monitor", shown.Conn), shown.TMS)
+	m, shown := shownModel(t, "c_ymq_monitor")
 	now := at(shown.TMS)
 	s := newScreen(t, 200, 50)
 	v := New(Options{})
@@ -334,8 +329,7 @@ func TestFilter(t *testing.T) {
 // TestResize draws the same model at 200×50, 80×24 and back, as a live resize does, and
 // below the smallest usable size.
 func TestResize(t *testing.T) {
-	shown := topScreenSnapshot(t, "c_ymq_monitor")
-	m := modelUntil(loadRecording(t, "c_ymq_monitor", shown.Conn), shown.TMS)
+	m, shown := shownModel(t, "c_ymq_monitor")
 	now := at(shown.TMS)
 	s := newScreen(t, 200, 50)
 	v := New(Options{Address: "tcp://127.0.0.1:27528"})
@@ -413,8 +407,7 @@ func TestResize(t *testing.T) {
 // TestBanner: the title bar turns into a "no data" banner after the timeout without a
 // snapshot, says when the connection is lost, and goes when data comes back.
 func TestBanner(t *testing.T) {
-	shown := topScreenSnapshot(t, "c_ymq_monitor")
-	m := modelUntil(loadRecording(t, "c_ymq_monitor", shown.Conn), shown.TMS)
+	m, shown := shownModel(t, "c_ymq_monitor")
 	last := at(shown.TMS)
 	s := newScreen(t, 120, 40)
 	v := New(Options{Address: "tcp://127.0.0.1:27528", Timeout: 5 * time.Second})
@@ -486,8 +479,7 @@ func TestScrolling(t *testing.T) {
 // TestChart: the throughput of the map shows in the side chart of a big terminal and in
 // the title bar's sparkline of a narrower one.
 func TestChart(t *testing.T) {
-	shown := topScreenSnapshot(t, "c_ymq_monitor")
-	m := modelUntil(loadRecording(t, "c_ymq_monitor", shown.Conn), shown.TMS)
+	m, shown := shownModel(t, "c_ymq_monitor")
 	now := at(shown.TMS)
 	s := newScreen(t, 200, 50)
 	New(Options{}).Draw(s, m, now)
@@ -527,10 +519,7 @@ func TestQuitKeys(t *testing.T) {
 // with room to spare, so figures hovering at the limit do not flip the layout each frame.
 func TestBandHysteresis(t *testing.T) {
 	state := func(sent uint32) *monitor.Model {
-		m := monitor.NewModel(monitor.ModelConfig{})
-		m.Apply(monitor.Update{At: base, Connected: true})
-		m.Apply(monitor.Update{At: base, Msg: &protocol.StateScheduler{Sent: []protocol.Counter{{Name: "Task", Number: sent}}}})
-		return m
+		return stateModel(&protocol.StateScheduler{Sent: []protocol.Counter{{Name: "Task", Number: sent}}})
 	}
 	wideWidth := func(m *monitor.Model) int {
 		b, ok := planBand(m.Latest, 1000, 50, 0)
