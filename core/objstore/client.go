@@ -136,12 +136,9 @@ func Dial(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if identity == "" {
 		identity = protocol.NewProcessIdentity(os.Getpid(), "object_storage_client")
 	}
-	backend := opts.Backend
-	if backend == nil {
-		var err error
-		if backend, err = transport.Lookup(BackendName); err != nil {
-			return nil, fmt.Errorf("object storage client: %w", err)
-		}
+	backend, err := backendOr(opts.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("object storage client: %w", err)
 	}
 	conn, err := backend.Connect(ctx, opts.Address, transport.Options{
 		Identity:       identity,

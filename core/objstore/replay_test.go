@@ -1,7 +1,7 @@
 package objstore
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -19,6 +19,28 @@ type record struct {
 	Dir  string `json:"dir"`
 	Type string `json:"type"`
 	Hex  string `json:"hex"`
+	data []byte // Hex decoded
+}
+
+// loadRecords reads a recorded session, in file order.
+func loadRecords(t *testing.T, path string) []record {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []record
+	for line := range bytes.SplitSeq(bytes.TrimSpace(b), []byte("\n")) {
+		var r record
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if r.data, err = hex.DecodeString(r.Hex); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // transcript is a recorded session: what the peers sent, in arrival order, and what the
@@ -32,23 +54,8 @@ type transcript struct {
 
 func loadTranscript(t *testing.T, path string) transcript {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
 	tr := transcript{answers: map[string][][]byte{}, counts: map[string]int{}}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var r record
-		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		data, err := hex.DecodeString(r.Hex)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
+	for _, r := range loadRecords(t, path) {
 		switch r.Type {
 		case "magic", "identity":
 			// Transport handshake, produced by the YMQ layer.
@@ -65,16 +72,13 @@ func loadTranscript(t *testing.T, path string) transcript {
 			t.Fatalf("%s: unexpected %s record", path, r.Type)
 		}
 		if r.Dir == "c2s" {
-			tr.steps = append(tr.steps, step{peer: r.Peer, data: data})
+			tr.steps = append(tr.steps, step{peer: r.Peer, data: r.data})
 			if r.Type != "payload" {
 				tr.counts[r.Peer]++
 			}
 		} else {
-			tr.answers[r.Peer] = append(tr.answers[r.Peer], data)
+			tr.answers[r.Peer] = append(tr.answers[r.Peer], r.data)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
 	}
 	return tr
 }

@@ -83,12 +83,9 @@ func (s *Server) Bind(ctx context.Context) error {
 	if s.binder != nil {
 		return ErrAlreadyBound
 	}
-	backend := s.opts.Backend
-	if backend == nil {
-		var err error
-		if backend, err = transport.Lookup(BackendName); err != nil {
-			return fmt.Errorf("object storage server: %w", err)
-		}
+	backend, err := backendOr(s.opts.Backend)
+	if err != nil {
+		return fmt.Errorf("object storage server: %w", err)
 	}
 	b, err := backend.Bind(ctx, s.opts.Address, transport.Options{
 		Identity:       s.opts.Identity,
@@ -104,6 +101,14 @@ func (s *Server) Bind(ctx context.Context) error {
 	s.binder = b
 	close(s.ready)
 	return nil
+}
+
+// backendOr returns b, or the registered BackendName backend when b is nil.
+func backendOr(b transport.Backend) (transport.Backend, error) {
+	if b != nil {
+		return b, nil
+	}
+	return transport.Lookup(BackendName)
 }
 
 // Ready is closed once the server listens; Addr is valid from then on.

@@ -3,21 +3,11 @@ package objstore
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -26,6 +16,7 @@ import (
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/core/transport/tlstest"
 	"github.com/scaler-go/scaler/core/transport/ymq"
 )
 
@@ -44,7 +35,7 @@ func TestClientOverYMQ(t *testing.T) {
 }
 
 func TestYMQServerIdentityAndTLS(t *testing.T) {
-	cert, key := selfSignedCert(t)
+	cert, key := tlstest.WriteSelfSigned(t, t.TempDir(), "server")
 	s := ymqServer(t, ServerOptions{
 		Address:     address.MustParse("tls://127.0.0.1:0"),
 		Identity:    "CustomStorage",
@@ -376,10 +367,6 @@ func TestYMQReplayRecordedSessions(t *testing.T) {
 			}()
 			answers := 0
 			for _, r := range recs {
-				data, err := hex.DecodeString(r.Hex)
-				if err != nil {
-					t.Fatal(err)
-				}
 				switch {
 				case r.Type == "open":
 					c, err := ymq.Backend{}.Connect(ctx, s.Addr(), transport.Options{Identity: r.Peer, Logger: quietLogger()})
@@ -390,14 +377,14 @@ func TestYMQReplayRecordedSessions(t *testing.T) {
 				case r.Type == "magic" || r.Type == "identity" || r.Type == "eof":
 					// The handshake is the transport's; closes are done at the end.
 				case r.Dir == "c2s":
-					if err := conns[r.Conn].Send(data); err != nil {
+					if err := conns[r.Conn].Send(r.data); err != nil {
 						t.Fatal(err)
 					}
 				default:
 					select {
 					case m, ok := <-conns[r.Conn].Messages():
-						if !ok || !bytes.Equal(m, data) {
-							t.Fatalf("%s: got %s, want %s (%s)", r.Conn, describe([][]byte{m}), describe([][]byte{data}), r.Type)
+						if !ok || !bytes.Equal(m, r.data) {
+							t.Fatalf("%s: got %s, want %s (%s)", r.Conn, describe([][]byte{m}), describe([][]byte{r.data}), r.Type)
 						}
 						answers++
 					case <-ctx.Done():
@@ -410,53 +397,4 @@ func TestYMQReplayRecordedSessions(t *testing.T) {
 			}
 		})
 	}
-}
-
-func loadRecords(t *testing.T, path string) []record {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []record
-	for line := range bytes.SplitSeq(bytes.TrimSpace(b), []byte("\n")) {
-		var r record
-		if err := json.Unmarshal(line, &r); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
-}
-
-func selfSignedCert(t *testing.T) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "objstore test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }

@@ -46,19 +46,6 @@ func decodeGenerated(b []byte) (Message, error) {
 	return m, nil
 }
 
-// DecodeKind returns only the union tag of a serialized Message, cheaply.
-func DecodeKind(b []byte) (Kind, error) {
-	msg, err := capnp.Unmarshal(b)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	root, err := wire.ReadRootMessage(msg)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return Kind(root.Which()), nil
-}
-
 func readLimit(n int) uint64 { return uint64(n)*4 + 1<<16 }
 
 // decoder collects the first error so conversion code stays linear.

@@ -63,9 +63,6 @@ func (k Kind) String() string {
 	return fmt.Sprintf("Kind(%d)", uint16(k))
 }
 
-// Valid reports whether k is a member of the union.
-func (k Kind) Valid() bool { return k < numKinds }
-
 // Message is any member of the union.
 type Message interface{ Kind() Kind }
 

@@ -49,20 +49,19 @@ type OSSHeader struct {
 
 var headerPrefix = [16]byte{0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 3, 0, 1, 0}
 var objectIDPointer = [8]byte{0, 0, 0, 0, 4, 0, 0, 0}
-
-// AppendOSSHeader appends the 80-byte encoding of h to dst.
-func AppendOSSHeader(dst []byte, h OSSHeader) []byte {
-	dst = append(dst, headerPrefix[:]...)
-	dst = binary.LittleEndian.AppendUint64(dst, h.PayloadLength)
-	dst = binary.LittleEndian.AppendUint64(dst, h.ID)
-	dst = binary.LittleEndian.AppendUint16(dst, h.Type)
-	dst = append(dst, 0, 0, 0, 0, 0, 0)
-	dst = append(dst, objectIDPointer[:]...)
-	return appendObjectIDFields(dst, h.ObjectID)
-}
+var duplicatePrefix = [16]byte{0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0}
 
 // EncodeOSSHeader returns the 80-byte encoding of h.
-func EncodeOSSHeader(h OSSHeader) []byte { return AppendOSSHeader(make([]byte, 0, OSSHeaderSize), h) }
+func EncodeOSSHeader(h OSSHeader) []byte {
+	b := make([]byte, 0, OSSHeaderSize)
+	b = append(b, headerPrefix[:]...)
+	b = binary.LittleEndian.AppendUint64(b, h.PayloadLength)
+	b = binary.LittleEndian.AppendUint64(b, h.ID)
+	b = binary.LittleEndian.AppendUint16(b, h.Type)
+	b = append(b, 0, 0, 0, 0, 0, 0)
+	b = append(b, objectIDPointer[:]...)
+	return appendObjectIDFields(b, h.ObjectID)
+}
 
 // DecodeOSSHeader decodes an 80-byte header. Anything but the exact shape is rejected, since
 // the reference server could not read it either.
@@ -88,7 +87,7 @@ func DecodeOSSHeader(b []byte) (OSSHeader, error) {
 // EncodeOSSObjectID is the 48-byte payload of a duplicate request naming the source object.
 func EncodeOSSObjectID(id ObjectID) []byte {
 	b := make([]byte, 0, OSSDuplicatePayloadSize)
-	b = append(b, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0)
+	b = append(b, duplicatePrefix[:]...)
 	return appendObjectIDFields(b, id)
 }
 
@@ -97,8 +96,7 @@ func DecodeOSSObjectID(b []byte) (ObjectID, error) {
 	if len(b) != OSSDuplicatePayloadSize {
 		return ObjectID{}, fmt.Errorf("%w: duplicate payload of %d bytes, want %d", ErrBadHeader, len(b), OSSDuplicatePayloadSize)
 	}
-	want := [16]byte{0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0}
-	if [16]byte(b[:16]) != want {
+	if [16]byte(b[:16]) != duplicatePrefix {
 		return ObjectID{}, fmt.Errorf("%w: unexpected duplicate payload prefix % x", ErrBadHeader, b[:16])
 	}
 	return objectIDFromFields(b[16:48]), nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/core/transport/tlstest"
 )
 
 // connectRaw opens a raw connection to b and completes the handshake as identity.
@@ -314,8 +315,8 @@ func TestBinderIPCSocketFile(t *testing.T) {
 // TestBindTLSErrors: a missing or bad certificate or key is a one-line error naming it.
 func TestBindTLSErrors(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := writeCert(t, dir, "a")
-	otherCert, _ := writeCert(t, dir, "b")
+	cert, key := tlstest.WriteSelfSigned(t, dir, "a")
+	otherCert, _ := tlstest.WriteSelfSigned(t, dir, "b")
 	missing := filepath.Join(dir, "missing.pem")
 	cases := []struct {
 		name       string

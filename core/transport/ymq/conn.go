@@ -492,7 +492,7 @@ func (c *conn) writeBatch(b batch) error {
 // emit writes bufs[1:] (total bytes) as one unit: one writev, or one WebSocket frame.
 func (c *conn) emit(bufs net.Buffers, total int) error {
 	if c.ws != nil {
-		return c.ws.writeData(bufs, total)
+		return c.ws.writeFrame(wsOpBinary, bufs, total)
 	}
 	v := bufs[1:]
 	_, err := v.WriteTo(c.nc)

@@ -56,6 +56,27 @@ func waitDisconnected(t *testing.T, k *connector, lr *logRecorder) {
 	})
 }
 
+// connectThenLoseServer connects a "client" connector to a raw "server", waits for the
+// handshake, then takes the server away for good: its listener closes and the connection
+// is reset.
+func connectThenLoseServer(t *testing.T, o transport.Options) *connector {
+	t.Helper()
+	l := newRawListener(t)
+	k := mustConnect(t, l.addr(), o)
+	p := l.accept()
+	p.write(handshakeBytes("server"))
+	p.expectHandshake("client")
+	eventually(t, func() error {
+		if k.PeerIdentity() == "" {
+			return errors.New("not connected yet")
+		}
+		return nil
+	})
+	_ = l.ln.Close()
+	p.reset()
+	return k
+}
+
 // relisten binds the same port again (the previous listener was closed).
 func relisten(t *testing.T, a address.Address) *rawListener {
 	t.Helper()
@@ -258,21 +279,9 @@ func TestConnectCancel(t *testing.T) {
 // TestConnectorGivesUpReconnecting: after an abort the connector reconnects with a fresh
 // budget and ends with ErrRetriesExhausted once that is spent.
 func TestConnectorGivesUpReconnecting(t *testing.T) {
-	l := newRawListener(t)
 	o := opts("client", nil)
 	o.Retry = transport.RetryPolicy{MaxRetries: 2, InitialDelay: time.Millisecond}
-	k := mustConnect(t, l.addr(), o)
-	p := l.accept()
-	p.write(handshakeBytes("server"))
-	p.expectHandshake("client")
-	eventually(t, func() error {
-		if k.PeerIdentity() == "" {
-			return errors.New("not connected yet")
-		}
-		return nil
-	})
-	_ = l.ln.Close()
-	p.reset()
+	k := connectThenLoseServer(t, o)
 	expectClosed(t, k.Messages(), "connector Messages")
 	if !errors.Is(k.Err(), transport.ErrRetriesExhausted) {
 		t.Fatalf("Err = %v, want ErrRetriesExhausted", k.Err())
@@ -315,21 +324,9 @@ func TestConnectorCloseFlushes(t *testing.T) {
 // TestConnectorCloseWhileReconnecting: Close during the retry wait ends at once.
 func TestConnectorCloseWhileReconnecting(t *testing.T) {
 	lr := newLogRecorder()
-	l := newRawListener(t)
 	o := opts("client", lr)
 	o.Retry = transport.RetryPolicy{MaxRetries: 3, InitialDelay: time.Hour}
-	k := mustConnect(t, l.addr(), o)
-	p := l.accept()
-	p.write(handshakeBytes("server"))
-	p.expectHandshake("client")
-	eventually(t, func() error {
-		if k.PeerIdentity() == "" {
-			return errors.New("not connected yet")
-		}
-		return nil
-	})
-	_ = l.ln.Close()
-	p.reset()
+	k := connectThenLoseServer(t, o)
 	waitDisconnected(t, k, lr)
 	if err := k.Close(); err != nil {
 		t.Fatal(err)

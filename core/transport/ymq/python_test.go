@@ -29,7 +29,7 @@ func TestPythonSubscriber(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "sub.log")
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "testdata/mini_subscriber.py", "ymq", "127.0.0.1",
+	cmd := exec.CommandContext(ctx, python, interopFile("mini_subscriber.py"), "ymq", "127.0.0.1",
 		strconv.Itoa(pub.Addr().Port), "mini-subscriber", out)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/core/transport/tlstest"
 )
 
 // testPayload is message i of a sequence: its index, then filler, with sizes that cover the
@@ -45,7 +46,7 @@ type scheme struct {
 
 func schemes() []scheme {
 	withCert := func(t *testing.T, o *transport.Options) {
-		o.TLSCertFile, o.TLSKeyFile = writeCert(t, t.TempDir(), "server")
+		o.TLSCertFile, o.TLSKeyFile = tlstest.WriteSelfSigned(t, t.TempDir(), "server")
 	}
 	none := func(*testing.T, *transport.Options) {}
 	return []scheme{

@@ -133,7 +133,7 @@ func (ws *wsConn) nextFrame() error {
 			return err
 		}
 		// A failed PONG shows up as a read or write error soon enough.
-		_ = ws.sendControl(wsOpPong, payload)
+		_ = ws.writeFrame(wsOpPong, net.Buffers{nil, payload}, len(payload))
 		return nil
 	case wsOpClose:
 		payload, err := ws.readControl(length, masked, key)
@@ -191,24 +191,15 @@ func (ws *wsConn) sendClose(payload []byte) error {
 	return ws.writeFrameLocked(wsOpClose, net.Buffers{nil, payload}, len(payload))
 }
 
-func (ws *wsConn) sendControl(op byte, payload []byte) error {
+// writeFrame writes bufs[1:] (total bytes) as one frame of type op; bufs[0] is a free slot
+// for the header.
+func (ws *wsConn) writeFrame(op byte, bufs net.Buffers, total int) error {
 	ws.wmu.Lock()
 	defer ws.wmu.Unlock()
 	if ws.closeSent {
 		return errWSClosed
 	}
-	return ws.writeFrameLocked(op, net.Buffers{nil, payload}, len(payload))
-}
-
-// writeData writes bufs[1:] (total bytes) as one binary frame; bufs[0] is a free slot for
-// the header.
-func (ws *wsConn) writeData(bufs net.Buffers, total int) error {
-	ws.wmu.Lock()
-	defer ws.wmu.Unlock()
-	if ws.closeSent {
-		return errWSClosed
-	}
-	return ws.writeFrameLocked(wsOpBinary, bufs, total)
+	return ws.writeFrameLocked(op, bufs, total)
 }
 
 func (ws *wsConn) writeFrameLocked(op byte, bufs net.Buffers, total int) error {

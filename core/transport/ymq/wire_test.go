@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -59,12 +60,17 @@ type record struct {
 	Type string `json:"type"`
 }
 
+// interopFile is a file of the shared recordings of the Python reference (testdata/interop).
+func interopFile(name string) string {
+	return filepath.Join("..", "..", "..", "testdata", "interop", name)
+}
+
 // recorded returns the records of one direction of one connection of the scenario A
-// scheduler transcript (a copy of interop/a_ymq/scheduler.jsonl), framing records included
-// and events left out.
+// scheduler transcript (interop/a_ymq/scheduler.jsonl), framing records included and
+// events left out.
 func recorded(t testing.TB, conn, dir string) []record {
 	t.Helper()
-	f, err := os.Open("testdata/a_ymq_scheduler.jsonl")
+	f, err := os.Open(interopFile("a_ymq/scheduler.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,27 +54,21 @@ func (Backend) Name() string { return Name }
 // silently by libzmq, as in Python (no ROUTER_MANDATORY), and Close drops what libzmq has not
 // yet written (linger 0, as the Python scheduler's ROUTER).
 func (Backend) Bind(ctx context.Context, addr address.Address, opts transport.Options) (transport.Binder, error) {
-	ep, err := prepare(ctx, "bind", addr, &opts)
-	if err != nil {
+	if err := prepare(ctx, "bind", addr, &opts); err != nil {
 		return nil, err
 	}
 	peers := newPeerTable()
 	log := opts.Log().With("transport", Name, "role", "binder", "addr", addr.String())
-	e, bound, err := start(socketSpec{
+	e, real, err := start(socketSpec{
 		kind:     zmq4.ROUTER,
 		identity: opts.Identity,
-		bind:     ep,
-		ipv6:     isIPv6(addr),
+		addr:     addr,
+		bind:     true,
 		linger:   0, // spec/protocol.md §1.3: the ROUTER drops what is unsent on destroy
 		maxMsg:   opts.MaxSize(),
 		recv:     true,
 	}, log, opts.InboxSize(), routerDecoder(peers, log), routerSender(peers, log))
 	if err != nil {
-		return nil, err
-	}
-	real, err := boundAddr(addr, bound)
-	if err != nil {
-		e.Close()
 		return nil, err
 	}
 	return &binder{engine: e, addr: real}, nil
@@ -84,16 +78,14 @@ func (Backend) Bind(ctx context.Context, addr address.Address, opts transport.Op
 // background and reconnects after failures by itself, so opts.Retry is not used, and messages
 // sent before the connection is up wait in libzmq's queue.
 func (Backend) Connect(ctx context.Context, addr address.Address, opts transport.Options) (transport.Connector, error) {
-	ep, err := prepare(ctx, "connect", addr, &opts)
-	if err != nil {
+	if err := prepare(ctx, "connect", addr, &opts); err != nil {
 		return nil, err
 	}
 	log := opts.Log().With("transport", Name, "role", "connector", "addr", addr.String())
 	e, _, err := start(socketSpec{
 		kind:     zmq4.DEALER,
 		identity: opts.Identity,
-		connect:  ep,
-		ipv6:     isIPv6(addr),
+		addr:     addr,
 		linger:   closeGrace,
 		maxMsg:   opts.MaxSize(),
 		recv:     true,
@@ -106,23 +98,17 @@ func (Backend) Connect(ctx context.Context, addr address.Address, opts transport
 
 // Publish binds a PUB on addr. Options.Identity is not used: PUB/SUB carry no identities.
 func (Backend) Publish(ctx context.Context, addr address.Address, opts transport.Options) (transport.Publisher, error) {
-	ep, err := prepare(ctx, "publish", addr, &opts)
-	if err != nil {
+	if err := prepare(ctx, "publish", addr, &opts); err != nil {
 		return nil, err
 	}
 	log := opts.Log().With("transport", Name, "role", "publisher", "addr", addr.String())
-	e, bound, err := start[struct{}](socketSpec{
+	e, real, err := start[struct{}](socketSpec{
 		kind:   zmq4.PUB,
-		bind:   ep,
-		ipv6:   isIPv6(addr),
+		addr:   addr,
+		bind:   true,
 		linger: closeGrace,
 	}, log, 0, nil, plainSender(log))
 	if err != nil {
-		return nil, err
-	}
-	real, err := boundAddr(addr, bound)
-	if err != nil {
-		e.Close()
 		return nil, err
 	}
 	return &publisher{engine: e, addr: real}, nil
@@ -132,15 +118,13 @@ func (Backend) Publish(ctx context.Context, addr address.Address, opts transport
 // once; messages published before the subscription reaches the publisher are lost (ZMQ's
 // "slow joiner"), which is fine for the periodic monitor stream.
 func (Backend) Subscribe(ctx context.Context, addr address.Address, opts transport.Options) (transport.Subscriber, error) {
-	ep, err := prepare(ctx, "subscribe", addr, &opts)
-	if err != nil {
+	if err := prepare(ctx, "subscribe", addr, &opts); err != nil {
 		return nil, err
 	}
 	log := opts.Log().With("transport", Name, "role", "subscriber", "addr", addr.String())
 	e, _, err := start(socketSpec{
 		kind:      zmq4.SUB,
-		connect:   ep,
-		ipv6:      isIPv6(addr),
+		addr:      addr,
 		linger:    0, // a SUB only ever sends subscriptions
 		maxMsg:    opts.MaxSize(),
 		recv:      true,
@@ -152,30 +136,27 @@ func (Backend) Subscribe(ctx context.Context, addr address.Address, opts transpo
 	return &subscriber{engine: e}, nil
 }
 
-// prepare checks everything that can be rejected before a socket exists and returns the libzmq
-// endpoint for addr.
-func prepare(ctx context.Context, op string, addr address.Address, opts *transport.Options) (string, error) {
+// prepare checks everything that can be rejected before a socket exists.
+func prepare(ctx context.Context, op string, addr address.Address, opts *transport.Options) error {
 	if err := ctx.Err(); err != nil {
-		return "", fmt.Errorf("zmq %s %s: %w", op, addr, err)
+		return fmt.Errorf("zmq %s %s: %w", op, addr, err)
 	}
 	switch addr.Scheme {
 	case address.TCP, address.IPC, address.InProc:
 	case address.TLS, address.WS, address.WSS:
-		return "", fmt.Errorf("zmq %s %s: the zmq backend only speaks tcp, ipc and inproc; %s:// needs SCALER_NETWORK_BACKEND=ymq: %w",
+		return fmt.Errorf("zmq %s %s: the zmq backend only speaks tcp, ipc and inproc; %s:// needs SCALER_NETWORK_BACKEND=ymq: %w",
 			op, addr, addr.Scheme, transport.ErrUnsupported)
 	default:
-		return "", fmt.Errorf("zmq %s: %w %q: expected a tcp, ipc or inproc address", op, address.ErrInvalid, addr.String())
+		return fmt.Errorf("zmq %s: %w %q: expected a tcp, ipc or inproc address", op, address.ErrInvalid, addr.String())
 	}
 	if opts.TLSCertFile != "" || opts.TLSKeyFile != "" || opts.TLSConfig != nil {
-		return "", fmt.Errorf("zmq %s %s: TLS certificates or config given, but only the ymq backend supports TLS: %w",
+		return fmt.Errorf("zmq %s %s: TLS certificates or config given, but only the ymq backend supports TLS: %w",
 			op, addr, transport.ErrUnsupported)
 	}
 	if len(opts.Identity) > 255 {
-		return "", fmt.Errorf("zmq %s %s: identity of %d bytes is longer than the 255 bytes ZMQ allows", op, addr, len(opts.Identity))
+		return fmt.Errorf("zmq %s %s: identity of %d bytes is longer than the 255 bytes ZMQ allows", op, addr, len(opts.Identity))
 	}
-	// Address.String prints exactly libzmq's endpoint syntax for these three schemes,
-	// including brackets around IPv6 literals.
-	return addr.String(), nil
+	return nil
 }
 
 // isIPv6 reports whether addr names an IPv6 literal, which libzmq only accepts with ZMQ_IPV6
@@ -184,10 +165,12 @@ func isIPv6(addr address.Address) bool {
 	return addr.Scheme == address.TCP && strings.Contains(addr.Host, ":")
 }
 
-// boundAddr turns libzmq's last endpoint into the address the Binder reports, so that port 0
-// becomes the port the kernel chose.
-func boundAddr(asked address.Address, lastEndpoint string) (address.Address, error) {
-	if asked.Scheme != address.TCP {
+// boundAddr turns libzmq's last endpoint into the address a bound socket reports, so that
+// port 0 becomes the port the kernel chose. A connected socket reports the address it was
+// given.
+func boundAddr(spec *socketSpec, lastEndpoint string) (address.Address, error) {
+	asked := spec.addr
+	if !spec.bind || asked.Scheme != address.TCP {
 		return asked, nil
 	}
 	a, err := address.Parse(lastEndpoint)

@@ -11,6 +11,7 @@ import (
 
 	zmq4 "github.com/pebbe/zmq4"
 
+	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/transport"
 )
 
@@ -57,14 +58,14 @@ type outMsg struct {
 
 // socketSpec describes the libzmq socket an engine owns.
 type socketSpec struct {
-	kind          zmq4.Type
-	identity      string // ZMQ_ROUTING_ID; empty leaves libzmq's default
-	bind, connect string // exactly one is set
-	ipv6          bool
-	linger        time.Duration // applied when the socket is closed
-	maxMsg        uint64        // 0 = unlimited; ignored for sockets that do not receive
-	recv          bool          // the owner polls for input
-	subscribe     bool          // SUB: subscribe to everything
+	kind      zmq4.Type
+	identity  string // ZMQ_ROUTING_ID; empty leaves libzmq's default
+	addr      address.Address
+	bind      bool          // bind to addr; false connects to it
+	linger    time.Duration // applied when the socket is closed
+	maxMsg    uint64        // 0 = unlimited; ignored for sockets that do not receive
+	recv      bool          // the owner polls for input
+	subscribe bool          // SUB: subscribe to everything
 }
 
 // decodeFunc turns the frames of one received message into the item delivered on Messages;
@@ -114,12 +115,12 @@ type engine[T any] struct {
 }
 
 // start creates, configures and binds or connects the socket, then starts its goroutines. It
-// returns the socket's last endpoint (the bound address when binding). inbox is the capacity of
-// Messages (unused when decode is nil: the socket does not receive).
-func start[T any](spec socketSpec, log *slog.Logger, inbox int, decode decodeFunc[T], send sendFunc) (*engine[T], string, error) {
+// returns the socket's address (for a bound one, with the port the kernel chose). inbox is the
+// capacity of Messages (unused when decode is nil: the socket does not receive).
+func start[T any](spec socketSpec, log *slog.Logger, inbox int, decode decodeFunc[T], send sendFunc) (*engine[T], address.Address, error) {
 	zctx, err := acquireContext()
 	if err != nil {
-		return nil, "", err
+		return nil, address.Address{}, err
 	}
 	e := &engine[T]{
 		log:       log,
@@ -137,25 +138,28 @@ func start[T any](spec socketSpec, log *slog.Logger, inbox int, decode decodeFun
 		e.inbox = make(chan T, inbox)
 	}
 	endpoint, err := e.open()
+	var real address.Address
+	if err == nil {
+		real, err = boundAddr(&e.spec, endpoint)
+	}
 	if err != nil {
 		e.closeSockets()
 		releaseContext(zctx)
-		return nil, "", err
+		return nil, address.Address{}, err
 	}
 	// The sockets were made on this goroutine; starting the owner and the waker is a full
 	// memory barrier, which is all libzmq asks for when a socket changes threads.
 	go e.run()
 	go e.wake()
-	return e, endpoint, nil
+	return e, real, nil
 }
 
 // open creates the sockets. On error the caller closes whatever was created.
 func (e *engine[T]) open() (string, error) {
 	spec := &e.spec
-	where := spec.bind
-	if where == "" {
-		where = spec.connect
-	}
+	// Address.String prints exactly libzmq's endpoint syntax for the schemes prepare accepts,
+	// including brackets around IPv6 literals.
+	where := spec.addr.String()
 	fail := func(what string, err error) (string, error) {
 		return "", fmt.Errorf("zmq %s %s: %s: %w", spec.kind, where, what, err)
 	}
@@ -181,7 +185,7 @@ func (e *engine[T]) open() (string, error) {
 			return fail(fmt.Sprintf("setting identity %q", spec.identity), err)
 		}
 	}
-	if spec.ipv6 {
+	if isIPv6(spec.addr) {
 		if err = e.sock.SetIpv6(true); err != nil {
 			return fail("enabling IPv6", err)
 		}
@@ -196,11 +200,11 @@ func (e *engine[T]) open() (string, error) {
 			return fail("subscribing", err)
 		}
 	}
-	if spec.bind != "" {
-		if err = e.sock.Bind(spec.bind); err != nil {
+	if spec.bind {
+		if err = e.sock.Bind(where); err != nil {
 			return fail("bind", err)
 		}
-	} else if err = e.sock.Connect(spec.connect); err != nil {
+	} else if err = e.sock.Connect(where); err != nil {
 		return fail("connect", err)
 	}
 	endpoint, err := e.sock.GetLastEndpoint()
