@@ -22,8 +22,10 @@ type Allocator interface {
 	AddWorker(w string, caps []protocol.Capability, queueSize int) bool
 	// RemoveWorker forgets w and returns the tasks assigned to it, oldest first.
 	RemoveWorker(w string) []TaskID
-	// Assign picks a worker with a free slot able to run a task needing caps.
-	Assign(t TaskID, caps []protocol.Capability) (string, bool)
+	// Assign picks a worker with a free slot able to run a task needing the capability
+	// names need (the caller keeps them per capability set, so they are not rebuilt per
+	// task; duplicates are harmless).
+	Assign(t TaskID, need []string) (string, bool)
 	// Release frees t's slot and returns the worker it was on.
 	Release(t TaskID) (string, bool)
 	// WorkerOf returns the worker t is assigned to.
@@ -38,8 +40,6 @@ type Allocator interface {
 	NumWorkers() int
 	// Balance returns, per overloaded worker, the queued tasks to move (§8.6); nil when none.
 	Balance() map[string][]TaskID
-	// Name is the policy name (even_load or capability).
-	Name() string
 	// Compact rebuilds internal tables that grew and are now empty, to free their memory.
 	Compact()
 }
@@ -57,7 +57,6 @@ func NewAllocator(name string) (Allocator, bool) {
 
 type workerEntry struct {
 	id        string
-	capKey    string
 	caps      map[string]bool
 	queueSize int
 	// tasks maps each assigned task to its assignment sequence number, so balancing can
@@ -72,7 +71,6 @@ type workerEntry struct {
 // group holds workers with the same capability-name set in a min-heap by load.
 type group struct {
 	key     string
-	names   []string
 	workers workerHeap
 }
 
@@ -131,13 +129,6 @@ func newAllocator(useCaps bool) *allocator {
 	}
 }
 
-func (a *allocator) Name() string {
-	if a.useCaps {
-		return "capability"
-	}
-	return "even_load"
-}
-
 func capNames(caps []protocol.Capability) []string {
 	names := make([]string, 0, len(caps))
 	seen := map[string]bool{}
@@ -166,11 +157,11 @@ func (a *allocator) AddWorker(w string, caps []protocol.Capability, queueSize in
 			e.caps[n] = true
 		}
 	}
-	e.capKey = strings.Join(names, "\x00")
-	g := a.groups[e.capKey]
+	key := strings.Join(names, "\x00")
+	g := a.groups[key]
 	if g == nil {
-		g = &group{key: e.capKey, names: names}
-		a.groups[e.capKey] = g
+		g = &group{key: key}
+		a.groups[key] = g
 	}
 	a.seq++
 	e.seq = a.seq
@@ -227,13 +218,12 @@ func (a *allocator) eligible(g *group, need []string) bool {
 	return true
 }
 
-func (a *allocator) Assign(t TaskID, caps []protocol.Capability) (string, bool) {
+func (a *allocator) Assign(t TaskID, need []string) (string, bool) {
 	if e, ok := a.tasks[t]; ok {
 		return e.id, true
 	}
-	var need []string
-	if a.useCaps && len(caps) > 0 {
-		need = capNames(caps)
+	if !a.useCaps {
+		need = nil
 	}
 	var best *workerEntry
 	for _, g := range a.groups {

@@ -64,7 +64,7 @@ func TestEvenLoadRoundRobin(t *testing.T) {
 func TestEvenLoadIgnoresCapabilities(t *testing.T) {
 	a, _ := NewAllocator("even_load")
 	a.AddWorker("w1", caps("gpu"), 10)
-	if w, ok := a.Assign(tid(1), caps("tpu")); !ok || w != "w1" {
+	if w, ok := a.Assign(tid(1), []string{"tpu"}); !ok || w != "w1" {
 		t.Fatalf("even_load must ignore capabilities: %v %v", w, ok)
 	}
 }
@@ -84,7 +84,7 @@ func TestCapabilityAllocation(t *testing.T) {
 		{need: nil, want: "cpu", ok: true}, // gpu has one task, cpu none
 	}
 	for i, tt := range tests {
-		w, ok := a.Assign(tid(i), caps(tt.need...))
+		w, ok := a.Assign(tid(i), tt.need)
 		if ok != tt.ok || (ok && w != tt.want) {
 			t.Errorf("assign %v = %q %v, want %q %v", tt.need, w, ok, tt.want, tt.ok)
 		}
@@ -128,7 +128,7 @@ func TestCapabilityBalance(t *testing.T) {
 	a, _ := NewAllocator("capability")
 	a.AddWorker("g1", caps("gpu"), 100)
 	for i := 0; i < 4; i++ {
-		a.Assign(tid(i), caps("gpu"))
+		a.Assign(tid(i), []string{"gpu"})
 	}
 	a.Assign(tid(10), nil)
 	a.AddWorker("plain", nil, 100)
@@ -184,7 +184,7 @@ func TestAllocatorInvariants(t *testing.T) {
 			case 2:
 				next++
 				cs := rapid.SliceOfDistinct(rapid.SampledFrom(names), rapid.ID[string]).Draw(t, "need")
-				if w, ok := a.Assign(tid(next), caps(cs...)); ok {
+				if w, ok := a.Assign(tid(next), cs); ok {
 					if !workers[w] {
 						t.Fatalf("assigned to unknown worker %s", w)
 					}

@@ -53,10 +53,7 @@ func (s *State) onGraphTask(now time.Time, peer string, m *protocol.GraphTask) {
 		s.log.Warn("dropping duplicate graph", "peer", peer, "graph", gid)
 		return
 	}
-	client := string(m.Source)
-	if client == "" {
-		client = peer
-	}
+	client := sourceOf(m.Source, peer)
 	g := &graphEntry{id: gid, client: client, nodes: map[protocol.TaskID]*graphNode{}}
 	err := g.build(m, s.tasks)
 	s.graphs[gid] = g
@@ -125,9 +122,7 @@ func (g *graphEntry) build(m *protocol.GraphTask, live map[protocol.TaskID]*task
 		}
 		n.target = true
 	}
-	for i := range m.Graph {
-		id, _ := protocol.TaskIDFromBytes(m.Graph[i].TaskID)
-		n := g.nodes[id]
+	for _, n := range g.all {
 		seen := map[protocol.TaskID]bool{}
 		for _, a := range n.task.Args {
 			if a.Type != protocol.ArgTask {
@@ -136,7 +131,7 @@ func (g *graphEntry) build(m *protocol.GraphTask, live map[protocol.TaskID]*task
 			did, ok := protocol.TaskIDFromBytes(a.Data)
 			d := g.nodes[did]
 			if !ok || d == nil {
-				return fmt.Errorf("subtask %s depends on %x, which is not in the graph", id, a.Data)
+				return fmt.Errorf("subtask %s depends on %x, which is not in the graph", n.id, a.Data)
 			}
 			if !seen[did] {
 				seen[did] = true
@@ -149,9 +144,7 @@ func (g *graphEntry) build(m *protocol.GraphTask, live map[protocol.TaskID]*task
 	// Kahn's algorithm, in submission order for determinism.
 	waiting := map[*graphNode]int{}
 	var ready []*graphNode
-	for i := range m.Graph {
-		id, _ := protocol.TaskIDFromBytes(m.Graph[i].TaskID)
-		n := g.nodes[id]
+	for _, n := range g.all {
 		waiting[n] = len(n.deps)
 		n.consumers = len(n.dependents)
 		if len(n.deps) == 0 {
@@ -201,7 +194,7 @@ func (s *State) submitNode(now time.Time, g *graphEntry, n *graphNode) {
 	n.state = nodeSubmitted
 	t := s.newTask(n.id, &task, raw, g.client)
 	t.graph = g
-	if w, ok := s.alloc.Assign(t.id, t.task.Capabilities); ok {
+	if w, ok := s.alloc.Assign(t.id, t.group.Names); ok {
 		s.dispatch(t, w)
 	} else {
 		s.unassigned.push(t)
@@ -364,14 +357,13 @@ func (s *State) cancelGraph(now time.Time, g *graphEntry, requester string) {
 			continue
 		}
 		if n.state == nodeSubmitted {
-			if t := s.tasks[n.id]; t != nil && t.state != protocol.StateInactive {
-				s.cancelTask(t, true, true)
-				continue
-			} else if t != nil {
-				s.unassigned.remove(t)
-				s.setState(t, protocol.StateCanceled)
-				s.publishTask(t, "", nil)
-				s.forget(t)
+			if t := s.tasks[n.id]; t != nil {
+				if t.state != protocol.StateInactive {
+					s.cancelTask(t, true, true)
+					continue
+				}
+				// Still queued: it goes at once, confirmed below like a pending node.
+				s.cancelTask(t, true, false)
 			}
 		}
 		s.toClient(g.client, &protocol.TaskCancelConfirm{TaskID: append([]byte(nil), n.id[:]...), Type: protocol.CancelConfirmCanceled})

@@ -49,9 +49,7 @@ func (h *harness) announce(client string, ids ...protocol.ObjectID) {
 }
 
 func TestGraphRunsInDependencyOrder(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	// c (not a target) feeds d (target).
 	h.graph(cA, 100, gnode{n: 1}, gnode{n: 2, deps: []int{1}, target: true})
 	if got := h.published(protocol.KindStateGraphTask); len(got) != 2 {
@@ -90,9 +88,7 @@ func TestGraphRunsInDependencyOrder(t *testing.T) {
 }
 
 func TestGraphFailureAbortsAndCancelsRunningSiblings(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	// x and y run in parallel; z needs both.
 	h.graph(cA, 100, gnode{n: 1}, gnode{n: 2}, gnode{n: 3, deps: []int{1, 2}, target: true})
 	h.take(w1, protocol.KindTask)
@@ -124,15 +120,11 @@ func TestGraphFailureAbortsAndCancelsRunningSiblings(t *testing.T) {
 	h.recv(w1, &protocol.TaskCancelConfirm{TaskID: c.TaskID, Type: protocol.CancelConfirmCanceled})
 	h.none(cA, protocol.KindTaskCancelConfirm)
 	h.none(w1, protocol.KindTask)
-	if cnt := h.s.Counts(); cnt.Graphs != 0 || cnt.Tasks != 0 {
-		t.Fatalf("counts %+v", cnt)
-	}
+	h.drained()
 }
 
 func TestGraphCancel(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	h.graph(cA, 100, gnode{n: 1}, gnode{n: 2, deps: []int{1}, target: true})
 	h.take(w1, protocol.KindTask)
 	id := taskID(2) // cancelling any node cancels the graph
@@ -149,15 +141,11 @@ func TestGraphCancel(t *testing.T) {
 	if c := h.take(cA, protocol.KindTaskCancelConfirm).msg.(*protocol.TaskCancelConfirm); c.TaskID[0] != 100 {
 		t.Fatalf("graph confirm %+v", c)
 	}
-	if cnt := h.s.Counts(); cnt.Graphs != 0 || cnt.Tasks != 0 {
-		t.Fatalf("counts %+v", cnt)
-	}
+	h.drained()
 }
 
 func TestInvalidGraphIsRejected(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	h.graph(cA, 100, gnode{n: 1, deps: []int{2}}, gnode{n: 2, deps: []int{1}, target: true})
 	h.none(w1, protocol.KindTask)
 	var graphRes *protocol.TaskResult
@@ -175,15 +163,11 @@ func TestInvalidGraphIsRejected(t *testing.T) {
 	if err != nil || e.Name != "ValueError" || !strings.Contains(e.Message, "cycle") {
 		t.Fatalf("reason %+v %v", e, err)
 	}
-	if cnt := h.s.Counts(); cnt.Graphs != 0 || cnt.Tasks != 0 {
-		t.Fatalf("counts %+v", cnt)
-	}
+	h.drained()
 }
 
 func TestGraphSurvivesWorkerDeath(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	h.worker(w2, 10)
 	h.graph(cA, 100, gnode{n: 1, target: true})
 	first := h.fx.sent[len(h.fx.sent)-1].peer
@@ -204,9 +188,7 @@ func TestGraphSurvivesWorkerDeath(t *testing.T) {
 // worker must not be able to break a graph) gets it stored as an object, which the
 // dependent task then reads like any other result.
 func TestGraphInlineResultIsStored(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	h.graph(cA, 100, gnode{n: 1}, gnode{n: 2, deps: []int{1}, target: true})
 	h.take(w1, protocol.KindTask)
 	id := taskID(1)
@@ -235,9 +217,7 @@ func TestGraphInlineResultIsStored(t *testing.T) {
 // Monitors written for the Python project unpack exactly 16 bytes of task metadata: the
 // Go extension byte never reaches them.
 func TestMonitorGetsStandardProfile(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	h.submit(cA, 1)
 	h.take(w1, protocol.KindTask)
 	id := taskID(1)

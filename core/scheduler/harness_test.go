@@ -84,6 +84,14 @@ func newHarness(t *testing.T, mutate ...func(*Config)) *harness {
 	return &harness{t: t, s: New(cfg, fx), fx: fx, now: time.Unix(1000, 0)}
 }
 
+// newCluster returns a harness with client cA and worker w1 (queue size queue) connected.
+func newCluster(t *testing.T, queue uint32, mutate ...func(*Config)) *harness {
+	h := newHarness(t, mutate...)
+	h.client(cA)
+	h.worker(w1, queue)
+	return h
+}
+
 func withPolicy(engine, content string) func(*Config) {
 	return func(c *Config) {
 		e, err := policy.ParseEngine(engine, content)
@@ -170,6 +178,23 @@ func (h *harness) submit(client string, n int, caps ...protocol.Capability) *pro
 	}
 	h.recv(client, task)
 	return task
+}
+
+// running submits tasks 0..n-1 of cA and takes their dispatch to worker.
+func (h *harness) running(worker string, n int) {
+	h.t.Helper()
+	for i := 0; i < n; i++ {
+		h.submit(cA, i)
+		h.take(worker, protocol.KindTask)
+	}
+}
+
+// drained fails the test unless no graph and no task is left.
+func (h *harness) drained() {
+	h.t.Helper()
+	if c := h.s.Counts(); c.Graphs != 0 || c.Tasks != 0 {
+		h.t.Fatalf("counts %+v", c)
+	}
 }
 
 func (h *harness) result(worker string, n int, typ protocol.TaskResultType, objects ...protocol.ObjectID) []byte {

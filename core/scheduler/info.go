@@ -57,15 +57,11 @@ func (s *State) Info(now time.Time) *protocol.ClusterInfo {
 		}
 		info.Workers = append(info.Workers, iw)
 	}
-	for _, m := range st.Managers {
-		im := protocol.InfoManager{ID: string(m.WorkerManagerID), Identity: m.Identity, MaxTaskConcurrency: m.MaxTaskConcurrency,
-			Pending: m.PendingWorkers, Capabilities: m.Capabilities, LastSeenS: float64(m.LastSeenS)}
-		for _, p := range st.ManagedWorkers {
-			if string(p.WorkerManagerID) == im.ID {
-				im.Workers = len(p.WorkerIDs)
-			}
-		}
-		info.Managers = append(info.Managers, im)
+	// Status lists ManagedWorkers and Managers in the same order.
+	for i, m := range st.Managers {
+		info.Managers = append(info.Managers, protocol.InfoManager{ID: string(m.WorkerManagerID), Identity: m.Identity,
+			MaxTaskConcurrency: m.MaxTaskConcurrency, Pending: m.PendingWorkers, Capabilities: m.Capabilities,
+			LastSeenS: float64(m.LastSeenS), Workers: len(st.ManagedWorkers[i].WorkerIDs)})
 	}
 	return info
 }

@@ -1,8 +1,6 @@
 package scheduler
 
 import (
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/scaler-go/scaler/core/policy"
@@ -43,37 +41,25 @@ func (s *State) onManagerHeartbeat(now time.Time, peer string, m *protocol.Worke
 	s.send(peer, cmd)
 }
 
-func (s *State) workersOf(managerID string) int {
-	n := 0
+func (s *State) scalingInput(mg *managerEntry) policy.ScalingInput {
+	workers := map[string]int{} // by manager id
 	for _, w := range s.workers {
-		if w.managerID == managerID {
-			n++
+		workers[w.managerID]++
+	}
+	info := func(mg *managerEntry) policy.ManagerInfo {
+		return policy.ManagerInfo{
+			ID:                 mg.id,
+			MaxTaskConcurrency: mg.hb.MaxTaskConcurrency,
+			Capabilities:       mg.hb.Capabilities,
+			Workers:            workers[mg.id],
 		}
 	}
-	return n
-}
-
-func (s *State) managerInfo(mg *managerEntry) policy.ManagerInfo {
-	return policy.ManagerInfo{
-		ID:                 mg.id,
-		MaxTaskConcurrency: mg.hb.MaxTaskConcurrency,
-		Capabilities:       mg.hb.Capabilities,
-		Workers:            s.workersOf(mg.id),
-	}
-}
-
-func (s *State) scalingInput(mg *managerEntry) policy.ScalingInput {
-	in := policy.ScalingInput{Tasks: len(s.tasks), Workers: len(s.workers), Manager: s.managerInfo(mg)}
-	keys := make([]string, 0, len(s.groups))
-	for k := range s.groups {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	in := policy.ScalingInput{Tasks: len(s.tasks), Workers: len(s.workers), Manager: info(mg)}
+	for _, k := range sortedKeys(s.groups) {
 		in.Groups = append(in.Groups, *s.groups[k])
 	}
 	for _, ident := range sortedKeys(s.managers) {
-		in.Managers = append(in.Managers, s.managerInfo(s.managers[ident]))
+		in.Managers = append(in.Managers, info(s.managers[ident]))
 	}
 	return in
 }
@@ -96,13 +82,4 @@ func (s *State) expireManagers(now time.Time) {
 			s.removeManager(ident)
 		}
 	}
-}
-
-func managerCapabilities(caps []protocol.Capability) string {
-	names := make([]string, 0, len(caps))
-	for _, c := range caps {
-		names = append(names, c.Name)
-	}
-	sort.Strings(names)
-	return strings.Join(names, " ")
 }

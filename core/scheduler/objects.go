@@ -80,17 +80,22 @@ func (o *objectTable) create(id protocol.ObjectID, owner string, typ protocol.Ob
 		e.name = nil
 	}
 	if ownerKnown {
-		set := o.byOwner[owner]
-		if set == nil {
-			set = map[protocol.ObjectID]struct{}{}
-			o.byOwner[owner] = set
-		}
-		set[id] = struct{}{}
+		o.own(owner, id)
 		e.orphanSince = time.Time{}
 	} else {
 		e.orphanSince = now
 		o.orphans[id] = struct{}{}
 	}
+}
+
+// own files id under its connected owner.
+func (o *objectTable) own(owner string, id protocol.ObjectID) {
+	set := o.byOwner[owner]
+	if set == nil {
+		set = map[protocol.ObjectID]struct{}{}
+		o.byOwner[owner] = set
+	}
+	set[id] = struct{}{}
 }
 
 func (o *objectTable) unlink(id protocol.ObjectID, e *objectEntry) {
@@ -142,12 +147,7 @@ func (o *objectTable) adopt(owner string) int {
 		}
 		delete(o.orphans, id)
 		e.orphanSince = time.Time{}
-		set := o.byOwner[owner]
-		if set == nil {
-			set = map[protocol.ObjectID]struct{}{}
-			o.byOwner[owner] = set
-		}
-		set[id] = struct{}{}
+		o.own(owner, id)
 		n++
 	}
 	return n
@@ -188,10 +188,7 @@ func (o *objectTable) name(raw []byte) []byte {
 }
 
 func (s *State) onObjectInstruction(now time.Time, peer string, m *protocol.ObjectInstruction) {
-	owner := string(m.User)
-	if owner == "" {
-		owner = peer
-	}
+	owner := sourceOf(m.User, peer)
 	switch m.Type {
 	case protocol.InstructionCreate:
 		_, known := s.clients[owner]

@@ -8,18 +8,41 @@ import (
 )
 
 type clientEntry struct {
-	id         string
-	lastSeen   time.Time
-	detachedAt time.Time
-	tasks      map[protocol.TaskID]struct{}
+	id string
+	liveness
+	tasks map[protocol.TaskID]struct{}
 }
 
 type workerEntry struct {
-	id         string
-	lastSeen   time.Time
+	id string
+	liveness
+	hb        *protocol.WorkerHeartbeat
+	managerID string
+}
+
+// liveness is what evicts a silent or disconnected client or worker.
+type liveness struct {
+	lastSeen time.Time
+	// detachedAt is when the connection was reset (zero while connected).
 	detachedAt time.Time
-	hb         *protocol.WorkerHeartbeat
-	managerID  string
+}
+
+// seen records a message from the peer.
+func (l *liveness) seen(now time.Time) {
+	l.lastSeen = now
+	l.detachedAt = time.Time{}
+}
+
+// expiry returns why the peer is gone by now — silent (after timeout without a message) or
+// "connection lost" (after grace without reconnecting) — or "" while it is not.
+func (l *liveness) expiry(now time.Time, timeout, grace time.Duration, silent string) string {
+	switch {
+	case now.Sub(l.lastSeen) > timeout:
+		return silent
+	case !l.detachedAt.IsZero() && now.Sub(l.detachedAt) > grace:
+		return "connection lost"
+	}
+	return ""
 }
 
 func (s *State) onClientHeartbeat(now time.Time, peer string, m *protocol.ClientHeartbeat) {
@@ -37,8 +60,7 @@ func (s *State) onClientHeartbeat(now time.Time, peer string, m *protocol.Client
 		adopted := s.objects.adopt(peer)
 		s.log.Info("client connected", "client", peer, "adopted_objects", adopted)
 	}
-	c.lastSeen = now
-	c.detachedAt = time.Time{}
+	c.seen(now)
 }
 
 func (s *State) onClientDisconnect(now time.Time, peer string, m *protocol.ClientDisconnect) {
@@ -86,9 +108,9 @@ func (s *State) disconnectClient(now time.Time, client, why string) {
 			s.cancelTask(t, true, false)
 		}
 	}
-	for id, g := range s.graphs {
+	for _, g := range s.graphs {
 		if g.client == client {
-			s.cancelGraph(now, s.graphs[id], "")
+			s.cancelGraph(now, g, "")
 		}
 	}
 	n := s.objects.dropOwner(client)
@@ -97,12 +119,8 @@ func (s *State) disconnectClient(now time.Time, client, why string) {
 
 func (s *State) expireClients(now time.Time) {
 	for _, id := range sortedKeys(s.clients) {
-		c := s.clients[id]
-		switch {
-		case now.Sub(c.lastSeen) > s.cfg.ClientTimeout:
-			s.disconnectClient(now, id, "client timed out")
-		case !c.detachedAt.IsZero() && now.Sub(c.detachedAt) > s.cfg.ReconnectGrace:
-			s.disconnectClient(now, id, "connection lost")
+		if why := s.clients[id].expiry(now, s.cfg.ClientTimeout, s.cfg.ReconnectGrace, "client timed out"); why != "" {
+			s.disconnectClient(now, id, why)
 		}
 	}
 }
@@ -119,8 +137,7 @@ func (s *State) onWorkerHeartbeat(now time.Time, peer string, m *protocol.Worker
 		}
 		s.log.Info("worker connected", "worker", peer, "manager", w.managerID, "queue_size", m.QueueSize, "capabilities", len(m.Capabilities))
 	}
-	w.lastSeen = now
-	w.detachedAt = time.Time{}
+	w.seen(now)
 	w.hb = m
 	s.send(peer, &protocol.WorkerHeartbeatEcho{ObjectStorage: s.cfg.ObjectStorage})
 	if isNew {
@@ -180,12 +197,8 @@ func (s *State) disconnectWorker(now time.Time, worker, why string) {
 
 func (s *State) expireWorkers(now time.Time) {
 	for _, id := range s.sortedWorkers() {
-		w := s.workers[id]
-		switch {
-		case now.Sub(w.lastSeen) > s.cfg.WorkerTimeout:
-			s.disconnectWorker(now, id, "worker heartbeat timed out")
-		case !w.detachedAt.IsZero() && now.Sub(w.detachedAt) > s.cfg.ReconnectGrace:
-			s.disconnectWorker(now, id, "connection lost")
+		if why := s.workers[id].expiry(now, s.cfg.WorkerTimeout, s.cfg.ReconnectGrace, "worker heartbeat timed out"); why != "" {
+			s.disconnectWorker(now, id, why)
 		}
 	}
 }

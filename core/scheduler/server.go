@@ -53,11 +53,7 @@ func derive(a address.Address, delta int, what string) (address.Address, error) 
 	if a.Port+delta > 65535 {
 		return address.Address{}, fmt.Errorf("cannot derive the %s address from %s: port %d is out of range", what, a, a.Port+delta)
 	}
-	d := a.WithPort(a.Port + delta)
-	if what == "object storage" {
-		d.Path = ""
-	}
-	return d, nil
+	return a.WithPort(a.Port + delta), nil
 }
 
 // Server runs a scheduler on the network.
@@ -110,6 +106,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		if ossAddr, err = derive(cfg.Address, 1, "object storage"); err != nil {
 			return err
 		}
+		ossAddr.Path = ""
 		oss := objstore.NewServer(objstore.ServerOptions{
 			Address: ossAddr, TLSCertFile: cfg.TLSCertFile, TLSKeyFile: cfg.TLSKeyFile,
 			Logger: s.log.With("component", "object_storage"),

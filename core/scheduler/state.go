@@ -209,8 +209,7 @@ func (s *State) HandleMessage(now time.Time, peer string, raw []byte) {
 	s.received.add(m.Kind())
 	if protocol.IsClientID(peer) {
 		if c, ok := s.clients[peer]; ok {
-			c.lastSeen = now
-			c.detachedAt = time.Time{}
+			c.seen(now)
 		}
 	}
 	switch m := m.(type) {

@@ -42,9 +42,7 @@ func TestHeartbeatEchoesCarryObjectStorage(t *testing.T) {
 }
 
 func TestTaskRunsEndToEnd(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	task := h.submit(cA, 1)
 	got := h.take(w1, protocol.KindTask)
 	if !bytes.Equal(got.msg.(*protocol.Task).TaskID, task.TaskID) {
@@ -125,13 +123,8 @@ func TestMaxTasksWaitingRejects(t *testing.T) {
 }
 
 func TestWorkerDeathRequeuesAndResultsAreDeliveredOnce(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.WorkerTimeout = 5 * time.Second })
-	h.client(cA)
-	h.worker(w1, 10)
-	for i := 0; i < 3; i++ {
-		h.submit(cA, i)
-		h.take(w1, protocol.KindTask)
-	}
+	h := newCluster(t, 10, func(c *Config) { c.WorkerTimeout = 5 * time.Second })
+	h.running(w1, 3)
 	h.worker(w2, 10) // w2 keeps heartbeating, w1 goes silent
 	for i := 0; i < 3; i++ {
 		h.advance(2 * time.Second)
@@ -162,9 +155,7 @@ func TestWorkerDeathRequeuesAndResultsAreDeliveredOnce(t *testing.T) {
 }
 
 func TestPeerClosedIsGoneAtOnce(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 10)
+	h := newCluster(t, 10)
 	h.worker(w2, 10)
 	h.submit(cA, 1) // w1
 	h.take(w1, protocol.KindTask)
@@ -190,9 +181,7 @@ func TestPeerClosedIsGoneAtOnce(t *testing.T) {
 }
 
 func TestClientDisconnectCancelsTasksAndDeletesObjects(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 1)
+	h := newCluster(t, 1)
 	running := h.submit(cA, 1)
 	h.take(w1, protocol.KindTask)
 	h.submit(cA, 2) // queued
@@ -241,9 +230,7 @@ func TestClientTimeout(t *testing.T) {
 }
 
 func TestCancelFlows(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 1)
+	h := newCluster(t, 1)
 	h.submit(cA, 1) // running
 	h.take(w1, protocol.KindTask)
 	h.submit(cA, 2) // queued
@@ -303,15 +290,17 @@ func TestObjectRetentionForAbsentOwners(t *testing.T) {
 	}
 }
 
-func TestBalancingMovesQueuedTasks(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.LoadBalanceInterval = time.Second; c.LoadBalanceTriggerTimes = 2 })
-	h.client(cA)
-	h.worker(w1, 100)
-	for i := 0; i < 4; i++ {
-		h.submit(cA, i)
-		h.take(w1, protocol.KindTask)
-	}
+// newBalancing returns a cluster balancing every second, acting once trigger more identical
+// advices were seen, where w1 holds tasks 0..n-1 of cA and w2 has just joined idle.
+func newBalancing(t *testing.T, trigger, n int) *harness {
+	h := newCluster(t, 100, func(c *Config) { c.LoadBalanceInterval = time.Second; c.LoadBalanceTriggerTimes = trigger })
+	h.running(w1, n)
 	h.worker(w2, 100)
+	return h
+}
+
+func TestBalancingMovesQueuedTasks(t *testing.T) {
+	h := newBalancing(t, 2, 4)
 	for i := 0; i < 2; i++ {
 		h.advance(time.Second)
 		h.recv(w1, &protocol.WorkerHeartbeat{QueueSize: 100})
@@ -337,14 +326,7 @@ func TestBalancingMovesQueuedTasks(t *testing.T) {
 // Tasks as long as the balancing period finish between rounds, so each round's advice names
 // different tasks; the overloaded worker is the same, and that is what counts.
 func TestBalancingWhileQueuedTasksFinish(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.LoadBalanceInterval = time.Second; c.LoadBalanceTriggerTimes = 2 })
-	h.client(cA)
-	h.worker(w1, 100)
-	for i := 0; i < 20; i++ {
-		h.submit(cA, i)
-		h.take(w1, protocol.KindTask)
-	}
-	h.worker(w2, 100)
+	h := newBalancing(t, 2, 20)
 	for i := 0; i < 2; i++ {
 		h.advance(time.Second)
 		h.result(w1, i, protocol.ResultSuccess, protocol.NewObjectID([]byte(cA)))
@@ -358,14 +340,7 @@ func TestBalancingWhileQueuedTasksFinish(t *testing.T) {
 }
 
 func TestBalancingLeavesRunningTasks(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.LoadBalanceInterval = time.Second; c.LoadBalanceTriggerTimes = 0 })
-	h.client(cA)
-	h.worker(w1, 100)
-	h.submit(cA, 0)
-	h.submit(cA, 1)
-	h.take(w1, protocol.KindTask)
-	h.take(w1, protocol.KindTask)
-	h.worker(w2, 100)
+	h := newBalancing(t, 0, 2)
 	h.advance(time.Second)
 	c := h.take(w1, protocol.KindTaskCancel).msg.(*protocol.TaskCancel)
 	// The worker had already started it: it refuses, and the task stays where it is.
@@ -379,9 +354,7 @@ func TestBalancingLeavesRunningTasks(t *testing.T) {
 }
 
 func TestShutdown(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.Protected = true })
-	h.client(cA)
-	h.worker(w1, 1)
+	h := newCluster(t, 1, func(c *Config) { c.Protected = true })
 	h.recv(cA, &protocol.ClientDisconnect{Type: protocol.DisconnectShutdown})
 	if r := h.take(cA, protocol.KindClientShutdownResponse).msg.(*protocol.ClientShutdownResponse); r.Accepted {
 		t.Fatal("protected scheduler accepted shutdown")
@@ -389,9 +362,7 @@ func TestShutdown(t *testing.T) {
 	if h.fx.shutdown {
 		t.Fatal("protected scheduler shut down")
 	}
-	h = newHarness(t)
-	h.client(cA)
-	h.worker(w1, 1)
+	h = newCluster(t, 1)
 	h.recv(cA, &protocol.ClientDisconnect{Type: protocol.DisconnectShutdown})
 	if r := h.take(cA, protocol.KindClientShutdownResponse).msg.(*protocol.ClientShutdownResponse); !r.Accepted {
 		t.Fatal("shutdown refused")
@@ -492,9 +463,7 @@ func TestCompactionAfterBurst(t *testing.T) {
 }
 
 func TestInformationRequest(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 4)
+	h := newCluster(t, 4)
 	h.submit(cA, 1)
 	h.recv(cA, &protocol.InformationRequest{})
 	r := h.take(cA, protocol.KindInformationResponse).msg.(*protocol.InformationResponse)

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/scaler-go/scaler/core/protocol"
@@ -33,15 +34,16 @@ func (s *State) Status(now time.Time) *protocol.StateScheduler {
 	for i := range s.stateCounts {
 		st.TaskStates = append(st.TaskStates, protocol.StateCount{State: uint8(i), Count: s.stateCounts[i]})
 	}
+	byManager := map[string][][]byte{}
 	for _, id := range s.sortedWorkers() {
-		w := s.workers[id]
+		w, wid := s.workers[id], []byte(id)
+		byManager[w.managerID] = append(byManager[w.managerID], wid)
 		assigned, freeSlots := s.alloc.Load(id)
 		ws := protocol.WorkerStatus{
-			WorkerID: []byte(id),
+			WorkerID: wid,
 			Free:     uint32(freeSlots),
 			Sent:     uint32(assigned),
 			LastS:    capped16(now.Sub(w.lastSeen).Seconds()),
-			ITL:      "00",
 		}
 		if hb := w.hb; hb != nil {
 			ws.Agent = hb.Agent
@@ -72,12 +74,7 @@ func (s *State) Status(now time.Time) *protocol.StateScheduler {
 	}
 	for _, ident := range sortedKeys(s.managers) {
 		mg := s.managers[ident]
-		var workers [][]byte
-		for _, wid := range s.sortedWorkers() {
-			if s.workers[wid].managerID == mg.id {
-				workers = append(workers, []byte(wid))
-			}
-		}
+		workers := byManager[mg.id]
 		st.ManagedWorkers = append(st.ManagedWorkers, protocol.ManagedWorkers{WorkerManagerID: []byte(mg.id), WorkerIDs: workers})
 		pending := int(mg.asked) - len(workers)
 		st.Managers = append(st.Managers, protocol.ManagerDetail{
@@ -85,7 +82,7 @@ func (s *State) Status(now time.Time) *protocol.StateScheduler {
 			Identity:           ident,
 			LastSeenS:          capped16(now.Sub(mg.lastSeen).Seconds()),
 			MaxTaskConcurrency: mg.hb.MaxTaskConcurrency,
-			Capabilities:       managerCapabilities(mg.hb.Capabilities),
+			Capabilities:       strings.Join(capNames(mg.hb.Capabilities), " "),
 			PendingWorkers:     uint32(max(0, pending)),
 		})
 	}

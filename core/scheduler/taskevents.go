@@ -79,6 +79,8 @@ func (s *State) flushTaskEvents(tick bool) {
 		if !active {
 			continue
 		}
+		// Names follow the reference: the function's object name for queue/run/result
+		// events, empty for cancel events.
 		var name []byte
 		switch ev.state {
 		case protocol.StateCanceling, protocol.StateCanceled, protocol.StateBalanceCanceling, protocol.StateCanceledNotFound:

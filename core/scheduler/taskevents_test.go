@@ -10,9 +10,7 @@ import (
 // Under load the monitor gets a bounded sample of tasks, and every task it was shown
 // starting is also shown finishing, however many new tasks compete for the budget.
 func TestTaskEventsSampleUnderLoad(t *testing.T) {
-	h := newHarness(t)
-	h.client(cA)
-	h.worker(w1, 1<<20)
+	h := newCluster(t, 1<<20)
 	const n = taskEventBudget + 500
 	for i := 0; i < n; i++ {
 		h.submit(cA, i)

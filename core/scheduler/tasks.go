@@ -22,7 +22,9 @@ type taskEntry struct {
 	seq    uint64
 	queued bool
 	capKey string
-	graph  *graphEntry
+	// group counts t among the tasks needing its capability names, which it holds.
+	group *policy.TaskGroup
+	graph *graphEntry
 	// silent tasks were already answered to the client (graph abort or cancel); whatever
 	// the worker says later is only bookkeeping.
 	silent bool
@@ -88,18 +90,24 @@ func (s *State) onTask(now time.Time, peer string, m *protocol.Task, raw []byte)
 		s.log.Warn("dropping task whose id belongs to a live graph", "peer", peer, "task", id)
 		return
 	}
-	client := string(m.Source)
-	if client == "" {
-		client = peer
-	}
-	t := s.newTask(id, m, raw, client)
+	t := s.newTask(id, m, raw, sourceOf(m.Source, peer))
 	s.admit(now, t)
+}
+
+// sourceOf is the client a message from peer acts for: source when set, else peer. Most
+// tasks name their sender, and comparing first spares a string allocation per task.
+func sourceOf(source []byte, peer string) string {
+	if len(source) == 0 || string(source) == peer {
+		return peer
+	}
+	return string(source)
 }
 
 func (s *State) newTask(id protocol.TaskID, m *protocol.Task, raw []byte, client string) *taskEntry {
 	s.taskSeq++
 	t := &taskEntry{id: id, state: protocol.StateInactive, raw: raw, task: m, client: client, seq: s.taskSeq}
-	t.capKey = capKey(m.Capabilities)
+	names := capNames(m.Capabilities)
+	t.capKey = strings.Join(names, "\x00")
 	s.tasks[id] = t
 	s.peakTasks = max(s.peakTasks, len(s.tasks))
 	s.stateCounts[protocol.StateInactive]++
@@ -108,10 +116,11 @@ func (s *State) newTask(id protocol.TaskID, m *protocol.Task, raw []byte, client
 	}
 	g := s.groups[t.capKey]
 	if g == nil {
-		g = &policy.TaskGroup{Names: capNames(m.Capabilities), Caps: m.Capabilities}
+		g = &policy.TaskGroup{Names: names, Caps: m.Capabilities}
 		s.groups[t.capKey] = g
 	}
 	g.Count++
+	t.group = g
 	s.objects.markInput(m.FuncObjectID)
 	for _, a := range m.Args {
 		if a.Type == protocol.ArgObjectID {
@@ -124,7 +133,7 @@ func (s *State) newTask(id protocol.TaskID, m *protocol.Task, raw []byte, client
 // admit places a new (or re-admitted) task: straight to a worker when one has room, else
 // into the waiting queue, unless that queue is full.
 func (s *State) admit(now time.Time, t *taskEntry) {
-	if w, ok := s.alloc.Assign(t.id, t.task.Capabilities); ok {
+	if w, ok := s.alloc.Assign(t.id, t.group.Names); ok {
 		s.dispatch(t, w)
 		return
 	}
@@ -150,13 +159,6 @@ func capNames(caps []protocol.Capability) []string {
 	return names
 }
 
-func capKey(caps []protocol.Capability) string {
-	if len(caps) == 0 {
-		return ""
-	}
-	return strings.Join(capNames(caps), "\x00")
-}
-
 func (s *State) dispatch(t *taskEntry, w string) {
 	if !s.setState(t, protocol.StateRunning) {
 		s.alloc.Release(t.id)
@@ -171,7 +173,7 @@ func (s *State) dispatch(t *taskEntry, w string) {
 // per capability group so a task no worker can run does not block the others.
 func (s *State) drainQueue() {
 	s.unassigned.drain(func(t *taskEntry) bool {
-		w, ok := s.alloc.Assign(t.id, t.task.Capabilities)
+		w, ok := s.alloc.Assign(t.id, t.group.Names)
 		if !ok {
 			return false
 		}
@@ -224,10 +226,8 @@ func (s *State) forget(t *taskEntry) {
 			delete(c.tasks, t.id)
 		}
 	}
-	if g := s.groups[t.capKey]; g != nil {
-		if g.Count--; g.Count <= 0 {
-			delete(s.groups, t.capKey)
-		}
+	if t.group.Count--; t.group.Count <= 0 {
+		delete(s.groups, t.capKey)
 	}
 }
 
@@ -263,7 +263,8 @@ func (s *State) onTaskResult(now time.Time, peer string, m *protocol.TaskResult,
 	if assigned != "" && assigned != peer {
 		// The task was re-dispatched while its first worker was presumed gone; the first
 		// run won, so stop the second.
-		s.send(assigned, &protocol.TaskCancel{TaskID: id[:], Force: true})
+		// m.TaskID, not id[:]: slicing id would move it to the heap on every result.
+		s.send(assigned, &protocol.TaskCancel{TaskID: m.TaskID, Force: true})
 	}
 	s.setState(t, to)
 	if t.graph != nil {
@@ -384,7 +385,7 @@ func (s *State) onTaskCancelConfirm(now time.Time, peer string, m *protocol.Task
 			s.alloc.Release(id)
 			s.setState(t, protocol.StateInactive)
 			t.worker = ""
-			if w, ok := s.alloc.Assign(id, t.task.Capabilities); ok {
+			if w, ok := s.alloc.Assign(id, t.group.Names); ok {
 				s.dispatch(t, w)
 			} else {
 				s.unassigned.pushFront(t)
@@ -395,6 +396,3 @@ func (s *State) onTaskCancelConfirm(now time.Time, peer string, m *protocol.Task
 		}
 	}
 }
-
-// publishTask sends StateTask to the monitor. Names follow the reference: the function's
-// object name for queue/run/result events, empty for cancel events.
