@@ -11,13 +11,10 @@ import (
 // BenchmarkNoopThroughput pushes no-op tasks through an in-process cluster (scheduler, object
 // storage, two workers): the whole protocol path, minus process boundaries.
 func BenchmarkNoopThroughput(b *testing.B) {
-	t := &testing.T{}
-	c := startCluster(t, 2, nil)
-	defer c.stop()
+	c := startCluster(b, 2, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cl := connect(t, c)
-	defer cl.Close()
+	cl := connect(b, c)
 	b.ResetTimer()
 	start := time.Now()
 	window := 5000
@@ -42,12 +39,9 @@ func BenchmarkNoopThroughput(b *testing.B) {
 
 // BenchmarkLatency is one task at a time through the in-process cluster.
 func BenchmarkLatency(b *testing.B) {
-	t := &testing.T{}
-	c := startCluster(t, 1, nil)
-	defer c.stop()
+	c := startCluster(b, 1, nil)
 	ctx := context.Background()
-	cl := connect(t, c)
-	defer cl.Close()
+	cl := connect(b, c)
 	for i := 0; i < 100; i++ {
 		cl.Submit("noop").Err(ctx)
 	}

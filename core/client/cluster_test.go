@@ -34,7 +34,7 @@ func testLogger() *slog.Logger {
 
 // cluster is an in-process object storage, scheduler and workers on random loopback ports.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	addr    string
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -42,7 +42,7 @@ type cluster struct {
 	sched   address.Address
 }
 
-func startCluster(t *testing.T, workers int, mutate func(*scheduler.ServerConfig)) *cluster {
+func startCluster(t testing.TB, workers int, mutate func(*scheduler.ServerConfig)) *cluster {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &cluster{t: t, cancel: cancel}
@@ -110,7 +110,7 @@ func (c *cluster) stop() {
 	c.wg.Wait()
 }
 
-func connect(t *testing.T, c *cluster, opts ...client.Option) *client.Client {
+func connect(t testing.TB, c *cluster, opts ...client.Option) *client.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

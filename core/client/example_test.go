@@ -45,23 +45,26 @@ func exampleCluster() (string, func()) {
 	}
 }
 
-func connectQuiet(ctx context.Context, addr string) *client.Client {
+// exampleClient starts an exampleCluster and connects a client to it; done closes the
+// client and stops the cluster.
+func exampleClient() (ctx context.Context, c *client.Client, done func()) {
+	addr, stop := exampleCluster()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	c, err := client.Connect(ctx, addr, client.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		panic(err)
 	}
-	return c
+	return ctx, c, func() {
+		c.Close()
+		cancel()
+		stop()
+	}
 }
 
 // Submit runs one registered function and waits for its result.
 func ExampleClient_Submit() {
-	addr, stop := exampleCluster()
-	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	c := connectQuiet(ctx, addr)
-	defer c.Close()
+	ctx, c, done := exampleClient()
+	defer done()
 	v, err := c.Submit("sqrt", 16.0).Result(ctx)
 	fmt.Println(v, err)
 	// Output: 4 <nil>
@@ -69,13 +72,8 @@ func ExampleClient_Submit() {
 
 // Map runs a function over a list; results come back in order.
 func ExampleClient_Map() {
-	addr, stop := exampleCluster()
-	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	c := connectQuiet(ctx, addr)
-	defer c.Close()
+	ctx, c, done := exampleClient()
+	defer done()
 	out, err := c.Map(ctx, "inc", []any{1, 2, 3})
 	fmt.Println(out, err)
 	typed, err := client.MapAs[int](ctx, c, "inc", []any{10, 20})
@@ -87,13 +85,8 @@ func ExampleClient_Map() {
 
 // Get runs a graph of calls as a DAG on the cluster and returns the targets.
 func ExampleClient_Get() {
-	addr, stop := exampleCluster()
-	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	c := connectQuiet(ctx, addr)
-	defer c.Close()
+	ctx, c, done := exampleClient()
+	defer done()
 	res, err := c.Get(ctx, client.Graph{
 		"a": 2, "b": 3,
 		"c": client.Call("add", "a", "b"),
@@ -116,13 +109,8 @@ func ExampleClient_Get() {
 
 // A failed task returns a *RemoteError naming the function and the message.
 func ExampleRemoteError() {
-	addr, stop := exampleCluster()
-	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	c := connectQuiet(ctx, addr)
-	defer c.Close()
+	ctx, c, done := exampleClient()
+	defer done()
 	_, err := c.Submit("error", "disk full").Result(ctx)
 	var re *client.RemoteError
 	if errors.As(err, &re) {
@@ -133,13 +121,8 @@ func ExampleRemoteError() {
 
 // SendObject stores a value once; tasks take it as an argument without uploading it again.
 func ExampleClient_SendObject() {
-	addr, stop := exampleCluster()
-	defer stop()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	c := connectQuiet(ctx, addr)
-	defer c.Close()
+	ctx, c, done := exampleClient()
+	defer done()
 	ref, err := c.SendObject(ctx, 41, "answer")
 	if err != nil {
 		panic(err)

@@ -34,22 +34,19 @@ type graphCall struct {
 	mu         sync.Mutex
 	failedNode string
 	futures    map[string]*Future
-	done       chan struct{}
 	once       sync.Once
-	err        error
 }
 
 func (g *graphCall) fail(err error) {
 	g.once.Do(func() {
-		g.err = err
 		for _, f := range g.futures {
 			f.complete(nil, err)
 		}
-		close(g.done)
 	})
 }
 
-func (g *graphCall) succeed() { g.once.Do(func() { close(g.done) }) }
+// settle ends the graph without touching its futures: a later fail changes nothing.
+func (g *graphCall) settle() { g.once.Do(func() {}) }
 
 // Get computes keys of graph on the cluster as a DAG and returns their values. Unknown keys,
 // dependencies that name no key, and cycles are refused before anything is sent.
@@ -97,7 +94,7 @@ func (c *Client) submitGraph(graph Graph, keys ...string) (map[string]*Future, *
 		return nil, nil, err
 	}
 	g := &graphCall{id: protocol.NewTaskID(), targets: map[protocol.TaskID]string{}, keys: map[protocol.TaskID]string{},
-		futures: map[string]*Future{}, done: make(chan struct{})}
+		futures: map[string]*Future{}}
 	data := map[string][]byte{}
 	refs := map[string]protocol.ObjectID{}
 	for _, k := range order {
@@ -121,8 +118,8 @@ func (c *Client) submitGraph(graph Graph, keys ...string) (map[string]*Future, *
 	}
 	for k := range needed {
 		f := newFuture(c, k)
-		if _, isCall := callNode(graph[k]); isCall {
-			f.fn = mustCall(graph[k]).Fn
+		if n, isCall := callNode(graph[k]); isCall {
+			f.fn = n.Fn
 			g.keys[f.id] = k
 			if requested[k] {
 				g.targets[f.id] = k
@@ -156,8 +153,6 @@ func callNode(v any) (CallNode, bool) {
 	}
 	return CallNode{}, false
 }
-
-func mustCall(v any) CallNode { n, _ := callNode(v); return n }
 
 // planGraph culls the graph to what keys need and orders it topologically, refusing unknown
 // keys and cycles.
@@ -296,7 +291,7 @@ func (c *Client) onGraphResult(st *loopState, g *graphCall, m *protocol.TaskResu
 		}
 	}
 	if m.Type == protocol.ResultSuccess {
-		g.succeed()
+		g.settle()
 		return
 	}
 	// A graph refused as a whole carries the reason in its own result object.
@@ -315,5 +310,5 @@ func (c *Client) onGraphResult(st *loopState, g *graphCall, m *protocol.TaskResu
 			f.complete(nil, err)
 		}
 	}
-	g.once.Do(func() { g.err = err; close(g.done) })
+	g.settle()
 }

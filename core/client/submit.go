@@ -157,22 +157,7 @@ func (c *Client) Starmap(ctx context.Context, fn string, argLists [][]any) ([]an
 	for i, args := range argLists {
 		futures[i] = c.Submit(fn, args...)
 	}
-	out := make([]any, len(futures))
-	for i, f := range futures {
-		v, err := f.Result(ctx)
-		if err != nil {
-			for _, rest := range futures[i+1:] {
-				select {
-				case <-rest.Done():
-				default:
-					_ = c.request(cancelReq{f: rest})
-				}
-			}
-			return nil, fmt.Errorf("%s task %d of %d: %w", fn, i, len(futures), err)
-		}
-		out[i] = v
-	}
-	return out, nil
+	return gather[any](ctx, c, fn, futures)
 }
 
 // MapAs is Map with typed results.
@@ -181,11 +166,21 @@ func MapAs[T any](ctx context.Context, c *Client, fn string, args []any) ([]T, e
 	for i, a := range args {
 		futures[i] = c.Submit(fn, a)
 	}
+	return gather[T](ctx, c, fn, futures)
+}
+
+// gather decodes the futures' results in order; on the first failure it cancels the tasks
+// still pending and returns the error.
+func gather[T any](ctx context.Context, c *Client, fn string, futures []*Future) ([]T, error) {
 	out := make([]T, len(futures))
 	for i, f := range futures {
 		if err := f.Decode(ctx, &out[i]); err != nil {
 			for _, rest := range futures[i+1:] {
-				_ = c.request(cancelReq{f: rest})
+				select {
+				case <-rest.Done():
+				default:
+					_ = c.request(cancelReq{f: rest})
+				}
 			}
 			return nil, fmt.Errorf("%s task %d of %d: %w", fn, i, len(futures), err)
 		}

@@ -265,7 +265,6 @@ func (a *Agent) loop(ctx, runCtx context.Context) error {
 			if now.Sub(a.lastEcho) > a.cfg.DeathTimeout {
 				a.stop(fmt.Errorf("no heartbeat echo from the scheduler for %s (death timeout)", a.cfg.DeathTimeout.Round(time.Second)))
 			}
-			a.python.check()
 		}
 		a.flushReports()
 		a.writeStatus()

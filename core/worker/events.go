@@ -37,7 +37,6 @@ func (ev ossReady) apply(a *Agent, ctx context.Context) {
 		}
 	}
 	a.unstored = nil
-	a.python.start()
 	go func() {
 		// Losing object storage leaves the worker unable to do anything.
 		<-ev.client.Done()

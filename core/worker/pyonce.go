@@ -3,12 +3,9 @@ package worker
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"syscall"
 	"time"
 
 	"github.com/scaler-go/scaler/core/protocol"
@@ -24,38 +21,15 @@ var ErrPythonUnavailable = errors.New("python processor unavailable")
 // result (ok) or the pickled exception (!ok). The task's output goes to this process's
 // stdout and stderr. When ctx ends the processor is killed and ctx's error returned.
 func RunPythonOnce(ctx context.Context, cfg PythonConfig, preload string, t ExecTask) (payload []byte, ok bool, err error) {
-	interp := cfg.Interpreter
-	if interp == "" {
-		interp = "python3"
-	}
+	interp := cfg.interpreter()
 	path, err := exec.LookPath(interp)
 	if err != nil {
 		return nil, false, fmt.Errorf("%w: %s is not installed here (install python3 with cloudpickle)", ErrPythonUnavailable, interp)
 	}
-	toChild, fromParent, err := os.Pipe()
+	cmd, fromParent, fromChild, err := startProcessor(path)
 	if err != nil {
 		return nil, false, err
 	}
-	fromChild, toParent, err := os.Pipe()
-	if err != nil {
-		toChild.Close()
-		fromParent.Close()
-		return nil, false, err
-	}
-	cmd := exec.Command(path, "-c", string(pyproc.Script))
-	cmd.ExtraFiles = []*os.File{toChild, toParent} // fds 3 and 4, as processor.py expects
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		toChild.Close()
-		fromParent.Close()
-		fromChild.Close()
-		toParent.Close()
-		return nil, false, fmt.Errorf("start %s: %w", path, err)
-	}
-	toChild.Close()
-	toParent.Close()
 	waited := make(chan error, 1)
 	defer func() {
 		fromParent.Close()
@@ -67,20 +41,12 @@ func RunPythonOnce(ctx context.Context, cfg PythonConfig, preload string, t Exec
 	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
 	defer stop()
 
-	initMsg, _ := json.Marshal(map[string]any{
-		"preload":        preload,
-		"gc_interval":    max(cfg.GCInterval.Seconds(), 1),
-		"trim_threshold": cfg.TrimThreshold,
-	})
 	// The processor reads INIT before anything else, and its pipe buffer holds the frames
 	// until it is ready; a writer goroutine keeps a large task from blocking on the pipe.
 	writeErr := make(chan error, 1)
 	go func() {
-		if _, err := fromParent.Write(frame(pyproc.Init, initMsg)); err != nil {
-			writeErr <- err
-			return
-		}
-		writeErr <- nil
+		_, err := fromParent.Write(cfg.initFrame(preload))
+		writeErr <- err
 	}()
 	r := bufio.NewReaderSize(fromChild, 64<<10)
 	for {
@@ -96,15 +62,17 @@ func RunPythonOnce(ctx context.Context, cfg PythonConfig, preload string, t Exec
 				err = werr
 			case <-time.After(2 * time.Second):
 			}
-			msg := fmt.Sprintf("process_status=%s exitcode=%s", exitStatus(err), exitCode(err))
-			return protocol.PickleException("scaler.utility.exceptions", "ProcessorDiedError", msg), false, nil
+			_, payload := processorDied(err)
+			return payload, false, nil
 		}
 		switch kind {
 		case pyproc.Ready:
 			if err := <-writeErr; err != nil {
 				return nil, false, fmt.Errorf("write to the Python processor: %w", err)
 			}
-			go func() { _, _ = fromParent.Write(frame(pyproc.Task, taskBody(t))) }()
+			ids := append([]protocol.ObjectID{t.SerializerID, t.FunctionID}, t.ArgIDs...)
+			payloads := append([][]byte{t.Serializer, t.Function}, t.Args...)
+			go func() { _, _ = fromParent.Write(frame(pyproc.Task, taskBody(t.ID, false, ids, payloads))) }()
 		case pyproc.InitFailed:
 			return nil, false, fmt.Errorf("%w: %s", ErrPythonUnavailable, body)
 		case pyproc.Result:
@@ -116,22 +84,4 @@ func RunPythonOnce(ctx context.Context, cfg PythonConfig, preload string, t Exec
 			// Output goes to the processor's own stdout/stderr unless streamed; nothing to do.
 		}
 	}
-}
-
-// taskBody is a TASK frame's body: task id, flags, then (object id, bytes) for the
-// serializer, the function and each argument.
-func taskBody(t ExecTask) []byte {
-	ids := append([]protocol.ObjectID{t.SerializerID, t.FunctionID}, t.ArgIDs...)
-	payloads := append([][]byte{t.Serializer, t.Function}, t.Args...)
-	body := append([]byte(nil), t.ID[:]...)
-	body = append(body, 0)
-	for i := range payloads {
-		var id []byte
-		if i < len(ids) {
-			id = ids[i][:]
-		}
-		body = appendItem(body, id)
-		body = appendItem(body, payloads[i])
-	}
-	return body
 }

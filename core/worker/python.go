@@ -72,14 +72,51 @@ func newPythonPool(a *Agent, ctx context.Context) *pythonPool {
 	return &pythonPool{a: a, ctx: ctx, live: map[*pyProc]struct{}{}, waiting: map[*pyProc]*task{}}
 }
 
-func (p *pythonPool) start() {}
-func (p *pythonPool) check() {}
-
-func (p *pythonPool) interpreter() string {
-	if p.a.cfg.Python.Interpreter != "" {
-		return p.a.cfg.Python.Interpreter
+// interpreter is the python3 to run.
+func (c PythonConfig) interpreter() string {
+	if c.Interpreter != "" {
+		return c.Interpreter
 	}
 	return "python3"
+}
+
+// initFrame is the INIT frame a processor reads first.
+func (c PythonConfig) initFrame(preload string) []byte {
+	initMsg, _ := json.Marshal(map[string]any{
+		"preload":        preload,
+		"gc_interval":    max(c.GCInterval.Seconds(), 1),
+		"trim_threshold": c.TrimThreshold,
+	})
+	return frame(pyproc.Init, initMsg)
+}
+
+// startProcessor starts the python3 at path running processor.py; w writes to its fd 3 and
+// r reads its fd 4.
+func startProcessor(path string) (cmd *exec.Cmd, w, r *os.File, err error) {
+	toChild, w, err := os.Pipe() // child reads toChild
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, toAgent, err := os.Pipe() // child writes toAgent
+	if err != nil {
+		toChild.Close()
+		w.Close()
+		return nil, nil, nil, err
+	}
+	cmd = exec.Command(path, "-c", string(pyproc.Script))
+	cmd.ExtraFiles = []*os.File{toChild, toAgent} // fds 3 and 4
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	err = cmd.Start()
+	toChild.Close()
+	toAgent.Close()
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, nil, nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	return cmd, w, r, nil
 }
 
 // run hands a Python task to an idle processor, starting one when none is idle.
@@ -120,44 +157,18 @@ func (p *pythonPool) failTask(t *task, exc, msg string) {
 }
 
 func (p *pythonPool) spawn() (*pyProc, error) {
-	interp := p.interpreter()
+	interp := p.a.cfg.Python.interpreter()
 	path, err := exec.LookPath(interp)
 	if err != nil {
 		return nil, fmt.Errorf("Python tasks need %s, which is not installed here: install python3 with cloudpickle (Debian: python3-cloudpickle python3-tblib) or pass --python", interp)
 	}
-	toChild, fromAgent, err := os.Pipe() // child reads toChild
+	cmd, fromAgent, fromChild, err := startProcessor(path)
 	if err != nil {
 		return nil, err
 	}
-	fromChild, toAgent, err := os.Pipe() // child writes toAgent
-	if err != nil {
-		toChild.Close()
-		fromAgent.Close()
-		return nil, err
-	}
-	cmd := exec.Command(path, "-c", string(pyproc.Script))
-	cmd.ExtraFiles = []*os.File{toChild, toAgent} // fds 3 and 4
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		toChild.Close()
-		fromAgent.Close()
-		fromChild.Close()
-		toAgent.Close()
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	toChild.Close()
-	toAgent.Close()
 	proc := &pyProc{cmd: cmd, frames: make(chan []byte, 64), pid: cmd.Process.Pid, cpu: sysinfo.NewCPUSampler(strconv.Itoa(cmd.Process.Pid))}
 	p.live[proc] = struct{}{}
-	cfg := p.a.cfg.Python
-	initMsg, _ := json.Marshal(map[string]any{
-		"preload":        p.a.cfg.Preload,
-		"gc_interval":    max(cfg.GCInterval.Seconds(), 1),
-		"trim_threshold": cfg.TrimThreshold,
-	})
-	proc.frames <- frame(pyproc.Init, initMsg)
+	proc.frames <- p.a.cfg.Python.initFrame(p.a.cfg.Preload)
 	a := p.a
 	go func() { // writer: frames may be large; never block the agent loop on a pipe
 		defer fromAgent.Close()
@@ -228,25 +239,35 @@ func appendItem(b, item []byte) []byte {
 	return append(b, item...)
 }
 
-func (p *pythonPool) dispatch(proc *pyProc, t *task) {
-	proc.task = t
+// taskBody is a TASK frame's body: task id, flags, then (object id, bytes) for the
+// serializer, the function and each argument.
+func taskBody(id protocol.TaskID, stream bool, ids []protocol.ObjectID, payloads [][]byte) []byte {
 	size := 17
-	for _, pl := range t.payloads {
+	for _, pl := range payloads {
 		size += 4 + 32 + 4 + len(pl)
 	}
 	body := make([]byte, 0, size)
-	body = append(body, t.id[:]...)
+	body = append(body, id[:]...)
 	var flags byte
-	if t.flags.StreamOutput {
+	if stream {
 		flags |= 1
 	}
 	body = append(body, flags)
-	for i, pl := range t.payloads {
-		body = appendItem(body, t.needed[i][:])
+	for i, pl := range payloads {
+		var oid []byte
+		if i < len(ids) {
+			oid = ids[i][:]
+		}
+		body = appendItem(body, oid)
 		body = appendItem(body, pl)
 	}
+	return body
+}
+
+func (p *pythonPool) dispatch(proc *pyProc, t *task) {
+	proc.task = t
 	if !proc.closed {
-		proc.frames <- frame(pyproc.Task, body)
+		proc.frames <- frame(pyproc.Task, taskBody(t.id, t.flags.StreamOutput, t.needed, t.payloads))
 	}
 }
 
@@ -363,12 +384,18 @@ func (p *pythonPool) onExit(ev pyExited) {
 	}
 	// The processor died under a task (crash, os._exit, OOM): the task fails, as in the
 	// reference, with ProcessorDiedError; the next task gets a fresh processor.
-	msg := fmt.Sprintf("process_status=%s exitcode=%s", exitStatus(ev.err), exitCode(ev.err))
+	msg, payload := processorDied(ev.err)
 	a.log.Warn("Python processor died during a task", "task", t.id, "pid", proc.pid, "status", msg)
 	dur := time.Since(t.started)
 	a.post(finished{t: t, duration: dur})
-	go a.storeResult(p.ctx, t, protocol.PickleException("scaler.utility.exceptions", "ProcessorDiedError", msg),
-		protocol.ResultFailed, protocol.ProfileResult{DurationS: float32(dur.Seconds())})
+	go a.storeResult(p.ctx, t, payload, protocol.ResultFailed, protocol.ProfileResult{DurationS: float32(dur.Seconds())})
+}
+
+// processorDied describes a processor's exit as the reference does and pickles the
+// ProcessorDiedError its task fails with.
+func processorDied(err error) (msg string, payload []byte) {
+	msg = fmt.Sprintf("process_status=%s exitcode=%s", exitStatus(err), exitCode(err))
+	return msg, protocol.PickleException("scaler.utility.exceptions", "ProcessorDiedError", msg)
 }
 
 func exitStatus(err error) string {

@@ -129,12 +129,7 @@ func (f *Func) Call(ctx context.Context, args [][]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []reflect.Value
-	if f.typ.IsVariadic() {
-		out = f.fn.Call(in)
-	} else {
-		out = f.fn.Call(in)
-	}
+	out := f.fn.Call(in)
 	var result any
 	if f.valOut {
 		result = out[0].Interface()

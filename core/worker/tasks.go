@@ -499,16 +499,14 @@ func (a *Agent) onTimedOut(ctx context.Context, ev timedOut) {
 	a.log.Warn("task timed out", "task", t.id, "function", t.fnName, "timeout", a.cfg.TaskTimeout)
 	a.abandon(t)
 	// The task stays known so the timeout failure can be reported.
-	t.abandoned = false
 	t.phase = phaseStoring
 	f := gocodec.Failure{Function: t.fnName, Worker: a.identity, Kind: "timeout",
 		Message: fmt.Sprintf("task exceeded the task timeout of %s", a.cfg.TaskTimeout)}
 	// A fresh task value carries the timeout failure; the original goroutine's result
 	// belongs to the abandoned one and is discarded.
 	failed := *t
-	failed.failure = &f
+	failed.abandoned, failed.failure = false, &f
 	a.tasks[t.id] = &failed
-	t.abandoned = true
 	go a.storeResult(ctx, &failed, a.failurePayload(&failed, f), protocol.ResultFailed,
 		protocol.ProfileResult{DurationS: float32(a.cfg.TaskTimeout.Seconds())})
 	a.schedule(ctx)

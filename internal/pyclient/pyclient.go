@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/scaler-go/scaler/core/objstore"
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/internal/testbin"
 )
 
 // Python is Debian's interpreter with cloudpickle and tblib (not a pyenv one).
@@ -93,22 +95,11 @@ sys.stdout.write(type(v).__name__ + "|" + repr(v) + "|" + tb)
 // scaler.client.serializer.default.DefaultSerializer by reference (spec/protocol.md §4.4).
 func DefaultSerializer(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(repoFile("testdata/interop/samples/serializer.bin"))
+	b, err := os.ReadFile(filepath.Join(testbin.RepoRoot(), "testdata/interop/samples/serializer.bin"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func repoFile(rel string) string {
-	dir, _ := os.Getwd()
-	for i := 0; i < 6; i++ {
-		if _, err := os.Stat(dir + "/go.mod"); err == nil {
-			return dir + "/" + rel
-		}
-		dir = dir + "/.."
-	}
-	return rel
 }
 
 // Result is what a task produced.

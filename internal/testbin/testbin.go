@@ -25,8 +25,8 @@ var (
 	buildErr  error
 )
 
-// repoRoot finds the module root from this file's location.
-func repoRoot() string {
+// RepoRoot is the module root, found from this file's location.
+func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
@@ -43,7 +43,7 @@ func Binary(t testing.TB) string {
 		}
 		buildPath = filepath.Join(dir, "scaler")
 		cmd := exec.Command("go", "build", "-o", buildPath, ".")
-		cmd.Dir = repoRoot()
+		cmd.Dir = RepoRoot()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}

@@ -16,6 +16,7 @@ import io
 import json
 import os
 import pickle
+import resource
 import struct
 import sys
 import threading
@@ -228,9 +229,9 @@ def split_items(body):
     return items
 
 
-def usage():
-    ru = __import__("resource").getrusage(__import__("resource").RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime, ru.ru_maxrss * 1024
+def cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def run_task(body):
@@ -239,7 +240,7 @@ def run_task(body):
     items = split_items(body[17:])
     ser_id, ser_bytes, fn_id, fn_bytes = items[0], items[1], items[2], items[3]
     args = items[4:]
-    cpu0, _ = usage()
+    cpu0 = cpu_seconds()
     rss0 = current_rss()
     ok = False
     try:
@@ -294,7 +295,7 @@ def current_rss():
 
 
 def send_result(task_id, ok, cpu0, rss0, payload):
-    cpu1, _ = usage()
+    cpu1 = cpu_seconds()
     peak = max(0, current_rss() - rss0)
     send(RESULT, task_id + bytes([1 if ok else 0]) + struct.pack("<dQ", cpu1 - cpu0, peak) + payload)
 
