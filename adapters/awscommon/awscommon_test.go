@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"os/exec"
 	"strings"
@@ -140,6 +142,41 @@ func TestBackoff(t *testing.T) {
 	if Sleep(ctx, time.Hour) {
 		t.Fatal("Sleep ignored the context")
 	}
+}
+
+func TestFleet(t *testing.T) {
+	var f Fleet
+	if f.Add("a", "b", "c") || f.Len() != 3 || fmt.Sprint(f.Oldest(2)) != "[a b]" || fmt.Sprint(f.Oldest(9)) != "[a b c]" {
+		t.Fatalf("add: %v", f.IDs())
+	}
+	f.Remove("b")
+	f.Remove("nope")
+	if fmt.Sprint(f.IDs()) != "[a c]" || f.Closed() {
+		t.Fatalf("remove: %v", f.IDs())
+	}
+	if ids, again := f.Close(); fmt.Sprint(ids) != "[a c]" || again || !f.Closed() {
+		t.Fatalf("close: %v %v", ids, again)
+	}
+	if !f.Add("d") || f.Len() != 3 {
+		t.Fatal("a unit added after Close must be reported")
+	}
+	if _, again := f.Close(); !again {
+		t.Fatal("second Close")
+	}
+}
+
+func TestStartPolling(t *testing.T) {
+	polls := make(chan struct{})
+	stop := StartPolling(time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)), "poll failed", func(ctx context.Context) error {
+		select {
+		case polls <- struct{}{}:
+		case <-ctx.Done():
+		}
+		return errors.New("down")
+	})
+	<-polls
+	<-polls
+	stop()
 }
 
 func TestShellJoin(t *testing.T) {

@@ -38,17 +38,32 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// PollLoop calls poll every interval until ctx ends; while it fails, the pause doubles up to
-// ten intervals and each failure is logged as "<what> failed".
-func PollLoop(ctx context.Context, interval time.Duration, log *slog.Logger, what string, poll func(context.Context) error) {
-	b := Backoff{Min: interval, Max: 10 * interval}
+// PollLoop calls poll after each pause of b until ctx ends: while poll fails, the pause
+// doubles up to b.Max and each failure is logged as msg; once it works, the pause is b.Min
+// again.
+func PollLoop(ctx context.Context, b Backoff, log *slog.Logger, msg string, poll func(context.Context) error) {
 	for Sleep(ctx, b.Next()) {
 		if err := poll(ctx); err != nil {
 			if ctx.Err() == nil {
-				log.Warn(what+" failed", "err", err)
+				log.Warn(msg, "err", err)
 			}
 			continue
 		}
 		b.Reset()
+	}
+}
+
+// StartPolling runs PollLoop on its own goroutine, every interval and up to ten intervals
+// apart while poll fails; stop ends it and waits for it to return.
+func StartPolling(interval time.Duration, log *slog.Logger, msg string, poll func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		PollLoop(ctx, Backoff{Min: interval, Max: 10 * interval}, log, msg, poll)
+	}()
+	return func() {
+		cancel()
+		<-done
 	}
 }

@@ -1,6 +1,22 @@
 package awscommon
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
+
+// WorkerCommand is the command a cloud unit runs: this binary as a fixed-mode
+// baremetal_native manager of workers workers of workerType ("ECS", "ORB"), pointed at the
+// scheduler, with the shared worker options as flags; objectStorage may be "".
+func WorkerCommand(workerType, scheduler string, workers int, flags []string, objectStorage, managerID string) []string {
+	cmd := []string{"scaler_worker_manager", "baremetal_native", scheduler, "--mode", "fixed", "--worker-type", workerType,
+		"--max-task-concurrency", strconv.Itoa(workers)}
+	cmd = append(cmd, flags...)
+	if objectStorage != "" {
+		cmd = append(cmd, "--object-storage-address", objectStorage)
+	}
+	return append(cmd, "--worker-manager-id", managerID)
+}
 
 // ShellJoin quotes args for a POSIX shell, so commands passed as text (ECS's COMMAND
 // variable, EC2 user data) survive preload specs with spaces and quotes.

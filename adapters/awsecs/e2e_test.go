@@ -72,8 +72,7 @@ func TestEndToEndThroughFakeECS(t *testing.T) {
 	})
 
 	c := testbin.StartCluster(t, nil, 0, "--policy-content", "allocate=even_load; scaling=vanilla")
-	env := []string{"AWS_ENDPOINT_URL_ECS=" + srv.URL, "AWS_ENDPOINT_URL_IAM=" + srv.URL, "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	env := awsfake.Env("AWS_ENDPOINT_URL_ECS="+srv.URL, "AWS_ENDPOINT_URL_IAM="+srv.URL)
 	mgr := testbin.Start(t, env, "scaler_worker_manager", "aws_raw_ecs", c.Address(),
 		"--worker-manager-id", "wm-ecs-e2e", "--ecs-subnets", "subnet-0abc123,subnet-0def456", "--ecs-task-cpu", "2",
 		"--max-task-concurrency", "4", "--heartbeat-interval-seconds", "1",

@@ -20,9 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -90,11 +90,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-type task struct {
-	arn     string
-	started time.Time
-}
-
 // Provisioner runs Fargate tasks as units. Its methods are safe for concurrent use.
 type Provisioner struct {
 	cfg    Config
@@ -103,12 +98,8 @@ type Provisioner struct {
 	log    *slog.Logger
 	defArn string
 
-	mu     sync.Mutex
-	tasks  []*task // oldest first
-	closed bool
-
-	stopPoll context.CancelFunc
-	polled   chan struct{}
+	tasks    awscommon.Fleet // task ARNs
+	stopPoll func()
 }
 
 // New returns a provisioner; call Setup before the units are used.
@@ -132,12 +123,8 @@ func (p *Provisioner) Setup(ctx context.Context) error {
 		return err
 	}
 	p.defArn = arn
-	pctx, cancel := context.WithCancel(context.Background())
-	p.stopPoll, p.polled = cancel, make(chan struct{})
-	go func() {
-		defer close(p.polled)
-		p.pollLoop(pctx)
-	}()
+	// Tasks that stopped on their own are dropped, so they are replaced.
+	p.stopPoll = awscommon.StartPolling(p.cfg.PollInterval, p.log, "checking ECS tasks failed", p.poll)
 	return nil
 }
 
@@ -241,33 +228,22 @@ func partition(region string) string {
 }
 
 // Units is the number of tasks started and not stopped.
-func (p *Provisioner) Units() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.tasks)
-}
+func (p *Provisioner) Units() int { return p.tasks.Len() }
 
 // StartUnits runs n tasks, one RunTask call each; it stops at the first failure (the
 // manager retries later).
 func (p *Provisioner) StartUnits(ctx context.Context, n int) error {
 	for i := 0; i < n; i++ {
-		p.mu.Lock()
-		closed := p.closed
-		p.mu.Unlock()
-		if closed {
+		if p.tasks.Closed() {
 			return errors.New("the manager is stopping")
 		}
 		arn, err := p.runTask(ctx)
 		if err != nil {
 			return err
 		}
-		p.mu.Lock()
-		p.tasks = append(p.tasks, &task{arn: arn, started: time.Now()})
-		late := p.closed
-		p.mu.Unlock()
-		if late {
+		if p.tasks.Add(arn) {
 			// Close ran while RunTask was in flight: this task must not outlive the manager.
-			p.stopTasks(context.Background(), []*task{{arn: arn}})
+			p.stopTasks(context.Background(), []string{arn})
 		}
 		p.log.Info("started ECS task", "task", arn)
 	}
@@ -330,49 +306,30 @@ func startedBy(id string) string {
 // StopUnits stops the n oldest tasks. A task whose StopTask fails is kept (and counted), so
 // the next reconciliation tries again.
 func (p *Provisioner) StopUnits(ctx context.Context, n int) error {
-	p.mu.Lock()
-	n = min(n, len(p.tasks))
-	victims := append([]*task(nil), p.tasks[:n]...)
-	p.mu.Unlock()
-	return p.stopTasks(ctx, victims)
+	return p.stopTasks(ctx, p.tasks.Oldest(n))
 }
 
-func (p *Provisioner) stopTasks(ctx context.Context, victims []*task) error {
+func (p *Provisioner) stopTasks(ctx context.Context, arns []string) error {
 	var errs []error
-	for _, t := range victims {
-		_, err := p.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(p.cfg.Cluster), Task: aws.String(t.arn), Reason: aws.String(StopReason)})
+	for _, arn := range arns {
+		_, err := p.ecs.StopTask(ctx, &ecs.StopTaskInput{Cluster: aws.String(p.cfg.Cluster), Task: aws.String(arn), Reason: aws.String(StopReason)})
 		if err != nil && awscommon.Code(err) != "InvalidParameterException" {
 			// InvalidParameterException is ECS's answer for a task it no longer knows:
 			// it is gone either way.
-			errs = append(errs, awscommon.Wrap(err, "stop ECS task "+t.arn))
+			errs = append(errs, awscommon.Wrap(err, "stop ECS task "+arn))
 			continue
 		}
-		p.forget(t.arn)
-		p.log.Info("stopped ECS task", "task", t.arn)
+		p.tasks.Remove(arn)
+		p.log.Info("stopped ECS task", "task", arn)
 	}
 	return errors.Join(errs...)
 }
 
-func (p *Provisioner) forget(arn string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, t := range p.tasks {
-		if t.arn == arn {
-			p.tasks = append(p.tasks[:i], p.tasks[i+1:]...)
-			return
-		}
-	}
-}
-
 // Close stops every task this manager started.
 func (p *Provisioner) Close(ctx context.Context) error {
-	p.mu.Lock()
-	p.closed = true
-	all := append([]*task(nil), p.tasks...)
-	p.mu.Unlock()
+	all, _ := p.tasks.Close()
 	if p.stopPoll != nil {
 		p.stopPoll()
-		<-p.polled
 	}
 	err := p.stopTasks(ctx, all)
 	if err != nil {
@@ -381,21 +338,9 @@ func (p *Provisioner) Close(ctx context.Context) error {
 	return err
 }
 
-// pollLoop drops tasks that stopped on their own, so they are replaced.
-func (p *Provisioner) pollLoop(ctx context.Context) {
-	awscommon.PollLoop(ctx, p.cfg.PollInterval, p.log, "checking ECS tasks", p.poll)
-}
-
+// poll drops tasks that stopped on their own.
 func (p *Provisioner) poll(ctx context.Context) error {
-	p.mu.Lock()
-	arns := make([]string, len(p.tasks))
-	for i, t := range p.tasks {
-		arns[i] = t.arn
-	}
-	p.mu.Unlock()
-	for len(arns) > 0 {
-		chunk := arns[:min(100, len(arns))]
-		arns = arns[len(chunk):]
+	for chunk := range slices.Chunk(p.tasks.IDs(), 100) {
 		out, err := p.ecs.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(p.cfg.Cluster), Tasks: chunk})
 		if err != nil {
 			return awscommon.Wrap(err, "describe ECS tasks")
@@ -404,13 +349,13 @@ func (p *Provisioner) poll(ctx context.Context) error {
 			if aws.ToString(t.LastStatus) == "STOPPED" {
 				p.log.Warn("ECS task stopped on its own; it will be replaced if still needed", "task", aws.ToString(t.TaskArn),
 					"reason", aws.ToString(t.StoppedReason), "stop_code", string(t.StopCode))
-				p.forget(aws.ToString(t.TaskArn))
+				p.tasks.Remove(aws.ToString(t.TaskArn))
 			}
 		}
 		for _, f := range out.Failures {
 			if aws.ToString(f.Reason) == "MISSING" {
 				p.log.Warn("ECS task no longer exists", "task", aws.ToString(f.Arn))
-				p.forget(aws.ToString(f.Arn))
+				p.tasks.Remove(aws.ToString(f.Arn))
 			}
 		}
 	}
@@ -421,11 +366,5 @@ func (p *Provisioner) poll(ctx context.Context) error {
 // manager with one worker per vCPU (spec §3.4). workerFlags are the shared worker options
 // as flags; objectStorage may be "".
 func WorkerCommand(scheduler string, cpu int, managerID, objectStorage string, workerFlags []string) []string {
-	cmd := []string{"scaler_worker_manager", "baremetal_native", scheduler,
-		"--mode", "fixed", "--worker-type", "ECS", "--max-task-concurrency", strconv.Itoa(cpu)}
-	cmd = append(cmd, workerFlags...)
-	if objectStorage != "" {
-		cmd = append(cmd, "--object-storage-address", objectStorage)
-	}
-	return append(cmd, "--worker-manager-id", managerID)
+	return awscommon.WorkerCommand("ECS", scheduler, cpu, workerFlags, objectStorage, managerID)
 }

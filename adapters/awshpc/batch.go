@@ -36,6 +36,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -142,7 +144,8 @@ func NewBackend(cfg Config, b BatchAPI, s S3API) *Backend {
 	be.wg.Add(1)
 	go func() {
 		defer be.wg.Done()
-		be.pollLoop()
+		awscommon.PollLoop(ctx, awscommon.Backoff{Min: cfg.PollInterval, Max: max(30*time.Second, cfg.PollInterval)}, be.log,
+			"polling Batch jobs failed; backing off", be.poll)
 	}()
 	return be
 }
@@ -408,31 +411,13 @@ func (b *Backend) InFlight() int {
 	return len(b.inflight)
 }
 
-func (b *Backend) pollLoop() {
-	back := awscommon.Backoff{Min: b.cfg.PollInterval, Max: max(30*time.Second, b.cfg.PollInterval)}
-	for awscommon.Sleep(b.ctx, back.Next()) {
-		if err := b.poll(); err != nil {
-			if b.ctx.Err() == nil {
-				b.log.Warn("polling Batch jobs failed; backing off", "err", err)
-			}
-			continue
-		}
-		back.Reset()
-	}
-}
-
 // poll asks Batch about every job in flight, 100 ids per call, and settles finished ones.
-func (b *Backend) poll() error {
+func (b *Backend) poll(ctx context.Context) error {
 	b.mu.Lock()
-	ids := make([]string, 0, len(b.inflight))
-	for id := range b.inflight {
-		ids = append(ids, id)
-	}
+	ids := slices.Collect(maps.Keys(b.inflight))
 	b.mu.Unlock()
-	for len(ids) > 0 {
-		chunk := ids[:min(100, len(ids))]
-		ids = ids[len(chunk):]
-		out, err := b.batch.DescribeJobs(b.ctx, &batch.DescribeJobsInput{Jobs: chunk})
+	for chunk := range slices.Chunk(ids, 100) {
+		out, err := b.batch.DescribeJobs(ctx, &batch.DescribeJobsInput{Jobs: chunk})
 		if err != nil {
 			return awscommon.Wrap(err, "describe Batch jobs")
 		}

@@ -73,6 +73,17 @@ func newTestBackend(fb *fakeBatch, s S3API) *Backend {
 		JobTimeout: 2 * time.Hour, Window: 50 * time.Millisecond, PollInterval: 20 * time.Millisecond, WorkerName: "AWS|test", Logger: quietLog()}, fb, s)
 }
 
+// newInProcess is a backend whose jobs run in-process against an in-memory S3; it is closed
+// when the test ends.
+func newInProcess(t *testing.T) (*memS3, *fakeBatch, *Backend) {
+	s := newMemS3()
+	fb := newFakeBatch()
+	fb.exec = inProcess(s)
+	b := newTestBackend(fb, s)
+	t.Cleanup(func() { b.Close(context.Background()) })
+	return s, fb, b
+}
+
 func TestSingleJobsInlineAndThroughS3(t *testing.T) {
 	big := make([]byte, 40<<10)
 	rand.Read(big) // incompressible: must travel through S3
@@ -88,11 +99,7 @@ func TestSingleJobsInlineAndThroughS3(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newMemS3()
-			fb := newFakeBatch()
-			fb.exec = inProcess(s)
-			b := newTestBackend(fb, s)
-			defer b.Close(context.Background())
+			s, fb, b := newInProcess(t)
 			task := goTask(t, "echo", tc.arg)
 			res := b.Execute(context.Background(), task)
 			got := decodeGo(t, res)
@@ -126,11 +133,7 @@ func TestSingleJobsInlineAndThroughS3(t *testing.T) {
 }
 
 func TestTasksArrivingTogetherBecomeOneArrayJob(t *testing.T) {
-	s := newMemS3()
-	fb := newFakeBatch()
-	fb.exec = inProcess(s)
-	b := newTestBackend(fb, s)
-	defer b.Close(context.Background())
+	s, fb, b := newInProcess(t)
 	const n = 7
 	results := make([]worker.ExecResult, n)
 	var wg sync.WaitGroup
@@ -161,11 +164,7 @@ func TestTasksArrivingTogetherBecomeOneArrayJob(t *testing.T) {
 }
 
 func TestFailures(t *testing.T) {
-	s := newMemS3()
-	fb := newFakeBatch()
-	fb.exec = inProcess(s)
-	b := newTestBackend(fb, s)
-	defer b.Close(context.Background())
+	s, fb, b := newInProcess(t)
 	ctx := context.Background()
 
 	// The task's own error comes back as a Go failure, though the job ended FAILED.
@@ -207,15 +206,9 @@ func TestFailures(t *testing.T) {
 }
 
 func TestCancelTerminatesTheJob(t *testing.T) {
-	s := newMemS3()
-	fb := newFakeBatch()
-	fb.exec = inProcess(s)
-	b := newTestBackend(fb, s)
-	defer b.Close(context.Background())
+	_, fb, b := newInProcess(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan worker.ExecResult, 1)
-	big := make([]byte, 40<<10)
-	rand.Read(big)
 	go func() { done <- b.Execute(ctx, goTask(t, "sleep", 30.0)) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for b.InFlight() != 1 {
@@ -291,11 +284,7 @@ func TestCloseTerminatesEverything(t *testing.T) {
 
 func TestPythonTaskInTheJob(t *testing.T) {
 	pyclient.Require(t)
-	s := newMemS3()
-	fb := newFakeBatch()
-	fb.exec = inProcess(s)
-	b := newTestBackend(fb, s)
-	defer b.Close(context.Background())
+	_, _, b := newInProcess(t)
 	task := worker.ExecTask{ID: protocol.NewTaskID(), Python: true, Serializer: pyclient.DefaultSerializer(t),
 		Function: pyclient.Pickle(t, "def f(x):\n    return x * 7\n", "f"), Args: [][]byte{pyclient.Pickle(t, "", "6")}}
 	rand.Read(task.SerializerID[:])

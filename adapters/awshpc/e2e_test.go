@@ -28,9 +28,9 @@ import (
 func TestSDKClientsAgainstHTTPFakes(t *testing.T) {
 	fb := newFakeBatch()
 	bsrv := newBatchHTTP(t, fb)
-	_, s3c := newFakeS3(t, bucket)
+	_, s3c := awsfake.S3(t, bucket)
 	fb.exec = inProcess(s3c)
-	bc := batch.NewFromConfig(testAWSConfig(3), func(o *batch.Options) { o.BaseEndpoint = aws.String(bsrv.URL) })
+	bc := batch.NewFromConfig(awsfake.Config(3), func(o *batch.Options) { o.BaseEndpoint = aws.String(bsrv.URL) })
 	b := newTestBackend(fb, s3c)
 	b.batch = bc
 	defer b.Close(context.Background())
@@ -52,7 +52,7 @@ func TestSDKClientsAgainstHTTPFakes(t *testing.T) {
 	if fb.Calls("SubmitJob") < 2 {
 		t.Fatalf("SubmitJob calls %d", fb.Calls("SubmitJob"))
 	}
-	if keys := listKeys(t, s3c, bucket); len(keys) != 0 {
+	if keys := awsfake.Keys(t, s3c, bucket); len(keys) != 0 {
 		t.Fatalf("objects left in S3: %v", keys)
 	}
 }
@@ -68,9 +68,9 @@ func TestEndToEndThroughFakeBatch(t *testing.T) {
 	bin := testbin.Binary(t)
 	fb := newFakeBatch()
 	bsrv := newBatchHTTP(t, fb)
-	s3srv, s3c := newFakeS3(t, bucket)
-	awsEnv := []string{"AWS_ENDPOINT_URL_BATCH=" + bsrv.URL, "AWS_ENDPOINT_URL_S3=" + s3srv.URL, "AWS_ACCESS_KEY_ID=AKIDTEST",
-		"AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	s3srv, s3c := awsfake.S3(t, bucket)
+	awsEnv := awsfake.Env("AWS_ENDPOINT_URL_BATCH="+bsrv.URL, "AWS_ENDPOINT_URL_S3="+s3srv.URL, "AWS_ACCESS_KEY_ID=AKIDTEST",
+		"AWS_SECRET_ACCESS_KEY=secret")
 	var mu sync.Mutex
 	var outputs []*awsfake.Process
 	fb.exec = func(ctx context.Context, j *fakeJob, params map[string]string) error {
@@ -184,7 +184,7 @@ func TestEndToEndThroughFakeBatch(t *testing.T) {
 	if a := fb.active(); len(a) != 0 {
 		t.Fatalf("Batch jobs left running after the manager stopped: %v", a)
 	}
-	if keys := listKeys(t, s3c, bucket); len(keys) != 0 {
+	if keys := awsfake.Keys(t, s3c, bucket); len(keys) != 0 {
 		t.Fatalf("objects left in S3: %v", keys)
 	}
 }

@@ -13,13 +13,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/batch"
 	btypes "github.com/aws/aws-sdk-go-v2/service/batch/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/scaler-go/scaler/adapters/awscommon/awsfake"
 )
@@ -259,36 +256,4 @@ func (m *memS3) keys() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// newFakeS3 is gofakes3 with one bucket, and a real SDK client for it.
-func newFakeS3(t *testing.T, bucket string) (*httptest.Server, *s3.Client) {
-	backend := s3mem.New()
-	srv := httptest.NewServer(gofakes3.New(backend).Server())
-	t.Cleanup(srv.Close)
-	c := s3.NewFromConfig(testAWSConfig(1), func(o *s3.Options) {
-		o.BaseEndpoint = aws.String(srv.URL)
-		o.UsePathStyle = true
-	})
-	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		t.Fatal(err)
-	}
-	return srv, c
-}
-
-func testAWSConfig(attempts int) aws.Config {
-	return aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""), RetryMaxAttempts: attempts}
-}
-
-// listKeys lists every object left in the bucket.
-func listKeys(t *testing.T, c *s3.Client, bucket string) []string {
-	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, o := range out.Contents {
-		keys = append(keys, aws.ToString(o.Key))
-	}
-	return keys
 }

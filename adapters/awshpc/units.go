@@ -29,7 +29,6 @@ type Units struct {
 type unit struct {
 	name   string
 	cancel context.CancelFunc
-	done   chan struct{}
 }
 
 // NewUnits returns the provisioner. template configures every unit's agent (scheduler,
@@ -64,13 +63,12 @@ func (u *Units) StartUnits(ctx context.Context, n int) error {
 			cfg.Name = "AWS|" + protocol.NewTaskID().String()
 		}
 		actx, cancel := context.WithCancel(context.Background())
-		un := &unit{name: cfg.Name, cancel: cancel, done: make(chan struct{})}
+		un := &unit{name: cfg.Name, cancel: cancel}
 		u.units = append(u.units, un)
 		a := worker.New(cfg)
 		u.wg.Add(1)
 		go func() {
 			defer u.wg.Done()
-			defer close(un.done)
 			err := a.Run(actx)
 			u.mu.Lock()
 			for i, x := range u.units {

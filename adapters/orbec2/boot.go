@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -219,18 +218,12 @@ func UserData(boot Boot, vcpus int, url, sum string) string {
 // fixed-mode baremetal_native manager with one worker per vCPU. python, when set, replaces
 // the --python of the worker flags.
 func WorkerCommand(boot Boot, vcpus int, python string) []string {
-	cmd := []string{"scaler_worker_manager", "baremetal_native", boot.Scheduler, "--mode", "fixed", "--worker-type", "ORB",
-		"--max-task-concurrency", strconv.Itoa(vcpus)}
 	flags := boot.WorkerFlags
 	if python != "" {
 		flags = withoutFlag(flags, "--python")
 		flags = append(flags, "--python", python)
 	}
-	cmd = append(cmd, flags...)
-	if boot.ObjectStorage != "" {
-		cmd = append(cmd, "--object-storage-address", boot.ObjectStorage)
-	}
-	return append(cmd, "--worker-manager-id", boot.ManagerID)
+	return awscommon.WorkerCommand("ORB", boot.Scheduler, vcpus, flags, boot.ObjectStorage, boot.ManagerID)
 }
 
 func withoutFlag(flags []string, name string) []string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,9 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/johannesboyne/gofakes3"
-	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/scaler-go/scaler/adapters/awscommon/awsfake"
 	"github.com/scaler-go/scaler/core/client"
@@ -47,14 +43,7 @@ func TestEndToEndThroughFakeEC2(t *testing.T) {
 	testbin.Binary(t)
 	f := newFakeEC2()
 	ec2srv := newHTTPFake(t, f)
-	s3srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
-	t.Cleanup(s3srv.Close)
-	s3c := s3.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: sdkEC2(ec2srv, 1).Options().Credentials}, func(o *s3.Options) {
-		o.BaseEndpoint, o.UsePathStyle = aws.String(s3srv.URL), true
-	})
-	if _, err := s3c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("scaler-bin")}); err != nil {
-		t.Fatal(err)
-	}
+	s3srv, s3c := awsfake.S3(t, "scaler-bin")
 
 	var mu sync.Mutex
 	hosts := map[string]*host{}
@@ -102,8 +91,8 @@ func TestEndToEndThroughFakeEC2(t *testing.T) {
 	})
 
 	c := testbin.StartCluster(t, nil, 0, "--policy-content", "allocate=even_load; scaling=vanilla")
-	env := []string{"AWS_ENDPOINT_URL_EC2=" + ec2srv.URL, "AWS_ENDPOINT_URL_S3=" + s3srv.URL, "AWS_ACCESS_KEY_ID=AKIDTEST",
-		"AWS_SECRET_ACCESS_KEY=secret", "AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}
+	env := awsfake.Env("AWS_ENDPOINT_URL_EC2="+ec2srv.URL, "AWS_ENDPOINT_URL_S3="+s3srv.URL, "AWS_ACCESS_KEY_ID=AKIDTEST",
+		"AWS_SECRET_ACCESS_KEY=secret")
 	mgr := testbin.Start(t, env, "scaler_worker_manager", "orb_aws_ec2", c.Address(),
 		"--worker-manager-id", "wm-orb-e2e", "--image-id", LatestAL2023, "--instance-type", "t3.medium",
 		"--scaler-binary-s3-bucket", "scaler-bin", "--max-task-concurrency", "4", "--heartbeat-interval-seconds", "1")
@@ -128,7 +117,7 @@ func TestEndToEndThroughFakeEC2(t *testing.T) {
 	if !strings.Contains(c.Scheduler.Output(), "ORB|") {
 		t.Fatal("no ORB worker joined the scheduler")
 	}
-	if keys := bucketKeys(t, s3c); len(keys) != 1 || !strings.HasPrefix(keys[0], "opengris-scaler/binaries/wm-orb-e2e/scaler-") {
+	if keys := awsfake.Keys(t, s3c, "scaler-bin"); len(keys) != 1 || !strings.HasPrefix(keys[0], "opengris-scaler/binaries/wm-orb-e2e/scaler-") {
 		t.Fatalf("uploaded binary: %v", keys)
 	}
 
@@ -137,7 +126,7 @@ func TestEndToEndThroughFakeEC2(t *testing.T) {
 	if l := f.leftovers(); len(l) != 0 {
 		t.Fatalf("left in EC2 after the manager stopped: %v", l)
 	}
-	if keys := bucketKeys(t, s3c); len(keys) != 0 {
+	if keys := awsfake.Keys(t, s3c, "scaler-bin"); len(keys) != 0 {
 		t.Fatalf("left in S3: %v", keys)
 	}
 	mu.Lock()
@@ -161,16 +150,4 @@ func stopGroup(pgid int, grace time.Duration) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func bucketKeys(t *testing.T, c *s3.Client) []string {
-	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String("scaler-bin")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var keys []string
-	for _, o := range out.Contents {
-		keys = append(keys, aws.ToString(o.Key))
-	}
-	return keys
 }

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,11 +85,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-type instance struct {
-	id      string
-	started time.Time
-}
-
 // Provisioner runs EC2 instances as units. Its methods are safe for concurrent use.
 type Provisioner struct {
 	cfg Config
@@ -106,13 +102,11 @@ type Provisioner struct {
 	tempGroup  string // created here, deleted on Close
 	tempKey    string
 
-	mu         sync.Mutex
-	instances  []*instance // oldest first
-	terminated []string    // ids this manager terminated, for the clean-up wait
-	closed     bool
+	instances awscommon.Fleet // instance ids
+	stopPoll  func()
 
-	stopPoll context.CancelFunc
-	polled   chan struct{}
+	mu         sync.Mutex
+	terminated []string // ids this manager terminated, for the clean-up wait
 }
 
 // New returns a provisioner; call Setup before use.
@@ -187,12 +181,9 @@ func (p *Provisioner) Setup(ctx context.Context) (err error) {
 	}
 	p.log.Info("EC2 set up", "subnet", p.subnetID, "vpc", p.vpcID, "image", p.imageID, "instance_type", p.cfg.InstanceType,
 		"vcpus", p.vcpus, "security_groups", p.groups, "key_name", p.keyName)
-	pctx, cancel := context.WithCancel(context.Background())
-	p.stopPoll, p.polled = cancel, make(chan struct{})
-	go func() {
-		defer close(p.polled)
-		p.pollLoop(pctx)
-	}()
+	// Instances that ended on their own (spot reclaim, a crash with shutdown-behaviour
+	// terminate) are dropped, so they are replaced.
+	p.stopPoll = awscommon.StartPolling(p.cfg.PollInterval, p.log, "checking EC2 instances failed", p.poll)
 	return nil
 }
 
@@ -270,19 +261,12 @@ func (p *Provisioner) resolveImage(ctx context.Context) error {
 }
 
 // Units is the number of instances started and not terminated.
-func (p *Provisioner) Units() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.instances)
-}
+func (p *Provisioner) Units() int { return p.instances.Len() }
 
 // StartUnits launches up to n instances in one RunInstances call; fewer than n (capacity)
 // is an error after recording those that started, so the manager retries the rest.
 func (p *Provisioner) StartUnits(ctx context.Context, n int) error {
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if closed {
+	if p.instances.Closed() {
 		return errors.New("the manager is stopping")
 	}
 	userData, err := p.cfg.Binary.userData(ctx, p.cfg.Boot, p.vcpus)
@@ -314,17 +298,11 @@ func (p *Provisioner) StartUnits(ctx context.Context, n int) error {
 	if err != nil {
 		return awscommon.Wrap(err, "launch EC2 instances")
 	}
-	now := time.Now()
 	var ids []string
-	p.mu.Lock()
 	for _, in := range out.Instances {
-		id := aws.ToString(in.InstanceId)
-		ids = append(ids, id)
-		p.instances = append(p.instances, &instance{id: id, started: now})
+		ids = append(ids, aws.ToString(in.InstanceId))
 	}
-	late := p.closed
-	p.mu.Unlock()
-	if late {
+	if p.instances.Add(ids...) {
 		// Close ran while RunInstances was in flight: these must not outlive the manager.
 		p.terminate(context.WithoutCancel(ctx), ids)
 	}
@@ -337,14 +315,7 @@ func (p *Provisioner) StartUnits(ctx context.Context, n int) error {
 
 // StopUnits terminates the n oldest instances; on failure they stay counted.
 func (p *Provisioner) StopUnits(ctx context.Context, n int) error {
-	p.mu.Lock()
-	n = min(n, len(p.instances))
-	ids := make([]string, n)
-	for i, in := range p.instances[:n] {
-		ids[i] = in.id
-	}
-	p.mu.Unlock()
-	return p.terminate(ctx, ids)
+	return p.terminate(ctx, p.instances.Oldest(n))
 }
 
 func (p *Provisioner) terminate(ctx context.Context, ids []string) error {
@@ -358,40 +329,21 @@ func (p *Provisioner) terminate(ctx context.Context, ids []string) error {
 	p.terminated = append(p.terminated, ids...)
 	p.mu.Unlock()
 	for _, id := range ids {
-		p.forget(id)
+		p.instances.Remove(id)
 	}
 	p.log.Info("terminated EC2 instances", "instances", ids)
 	return nil
 }
 
-func (p *Provisioner) forget(id string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i, in := range p.instances {
-		if in.id == id {
-			p.instances = append(p.instances[:i], p.instances[i+1:]...)
-			return
-		}
-	}
-}
-
 // Close terminates every instance, then deletes the temporary security group (once the
 // instances no longer use it), the temporary key pair and the uploaded binary.
 func (p *Provisioner) Close(ctx context.Context) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
+	ids, again := p.instances.Close()
+	if again {
 		return nil
 	}
-	p.closed = true
-	ids := make([]string, len(p.instances))
-	for i, in := range p.instances {
-		ids[i] = in.id
-	}
-	p.mu.Unlock()
 	if p.stopPoll != nil {
 		p.stopPoll()
-		<-p.polled
 	}
 	// Clean-up must finish even when the caller's deadline is short: leaving instances or
 	// a security group behind costs the user money and confusion.
@@ -467,22 +419,9 @@ func (p *Provisioner) deleteGroup(ctx context.Context) error {
 	}
 }
 
-// pollLoop drops instances that ended on their own (spot reclaim, a crash with
-// shutdown-behaviour terminate), so they are replaced.
-func (p *Provisioner) pollLoop(ctx context.Context) {
-	awscommon.PollLoop(ctx, p.cfg.PollInterval, p.log, "checking EC2 instances", p.poll)
-}
-
+// poll drops instances that ended on their own and terminates stopped ones.
 func (p *Provisioner) poll(ctx context.Context) error {
-	p.mu.Lock()
-	ids := make([]string, len(p.instances))
-	for i, in := range p.instances {
-		ids[i] = in.id
-	}
-	p.mu.Unlock()
-	for len(ids) > 0 {
-		chunk := ids[:min(100, len(ids))]
-		ids = ids[len(chunk):]
+	for chunk := range slices.Chunk(p.instances.IDs(), 100) {
 		out, err := p.ec2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: chunk})
 		if err != nil {
 			return awscommon.Wrap(err, "describe EC2 instances")
@@ -497,7 +436,7 @@ func (p *Provisioner) poll(ctx context.Context) error {
 				switch in.State.Name {
 				case types.InstanceStateNameShuttingDown, types.InstanceStateNameTerminated:
 					p.log.Warn("EC2 instance ended on its own; it will be replaced if still needed", "instance", id, "state", string(in.State.Name))
-					p.forget(id)
+					p.instances.Remove(id)
 				case types.InstanceStateNameStopping, types.InstanceStateNameStopped:
 					// A stopped instance runs no workers but still holds its volume: end it.
 					p.log.Warn("EC2 instance was stopped; terminating it", "instance", id)

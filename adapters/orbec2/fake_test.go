@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
@@ -153,21 +153,12 @@ func (f *fakeEC2) DeleteSecurityGroup(_ context.Context, in *ec2.DeleteSecurityG
 		return nil, awsfake.Err("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
 	}
 	for _, i := range f.instances {
-		if f.stateLocked(i) != types.InstanceStateNameTerminated && contains(i.input.SecurityGroupIds, id) {
+		if f.stateLocked(i) != types.InstanceStateNameTerminated && slices.Contains(i.input.SecurityGroupIds, id) {
 			return nil, awsfake.Err("DependencyViolation", "resource %s has a dependent object", id)
 		}
 	}
 	delete(f.groups, id)
 	return &ec2.DeleteSecurityGroupOutput{}, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func (f *fakeEC2) CreateKeyPair(_ context.Context, in *ec2.CreateKeyPairInput, _ ...func(*ec2.Options)) (*ec2.CreateKeyPairOutput, error) {
@@ -515,6 +506,5 @@ func serveEC2(ctx context.Context, f *fakeEC2, action string, q url.Values) (str
 }
 
 func sdkEC2(srv *httptest.Server, attempts int) *ec2.Client {
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""), RetryMaxAttempts: attempts}
-	return ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.BaseEndpoint = aws.String(srv.URL) })
+	return ec2.NewFromConfig(awsfake.Config(attempts), func(o *ec2.Options) { o.BaseEndpoint = aws.String(srv.URL) })
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -418,6 +419,24 @@ func (e *Executor) sleep(d time.Duration) bool {
 	}
 }
 
+// backOff waits *backoff after a failed call and doubles it up to MaxBackoff; it reports
+// whether to go on.
+func (e *Executor) backOff(backoff *time.Duration) bool {
+	if !e.sleep(*backoff) {
+		return false
+	}
+	*backoff = min(2**backoff, e.cfg.MaxBackoff)
+	return true
+}
+
+// retryAfter records a failed call (see unavailableLocked), then backs off.
+func (e *Executor) retryAfter(err error, backoff *time.Duration) bool {
+	e.mu.Lock()
+	e.unavailableLocked(err, *backoff)
+	e.mu.Unlock()
+	return e.backOff(backoff)
+}
+
 // unavailableLocked records a failed call and logs it: at once when the reason changes,
 // else at most once a minute, so a long outage does not flood the log.
 func (e *Executor) unavailableLocked(err error, retryIn time.Duration) {
@@ -463,13 +482,9 @@ func (e *Executor) dispatchLoop() {
 				return
 			}
 			if err != nil {
-				e.mu.Lock()
-				e.unavailableLocked(err, backoff)
-				e.mu.Unlock()
-				if !e.sleep(backoff) {
+				if !e.retryAfter(err, &backoff) {
 					return
 				}
-				backoff = min(2*backoff, e.cfg.MaxBackoff)
 				continue
 			}
 			backoff = e.cfg.MinBackoff
@@ -493,10 +508,9 @@ func (e *Executor) dispatchLoop() {
 		}
 		ids, err := e.be.Submit(e.ctx, session, inputs)
 		if e.afterSubmit(session, gen, batch, ids, err, backoff) {
-			if !e.sleep(backoff) {
+			if !e.backOff(&backoff) {
 				return
 			}
-			backoff = min(2*backoff, e.cfg.MaxBackoff)
 		} else if err == nil {
 			backoff = e.cfg.MinBackoff
 		}
@@ -712,8 +726,7 @@ func (e *Executor) pollLoop() {
 			continue
 		}
 		found, failed := false, false
-		for start := 0; start < len(ids) && !failed; start += e.cfg.FetchBatch {
-			chunk := ids[start:min(start+e.cfg.FetchBatch, len(ids))]
+		for chunk := range slices.Chunk(ids, e.cfg.FetchBatch) {
 			outs, err := e.be.Fetch(e.ctx, session, chunk)
 			if e.ctx.Err() != nil {
 				return
@@ -722,15 +735,9 @@ func (e *Executor) pollLoop() {
 				failed = true
 				if KindOf(err) == KindSessionLost {
 					e.loseSession(gen, err)
-					break
-				}
-				e.mu.Lock()
-				e.unavailableLocked(err, backoff)
-				e.mu.Unlock()
-				if !e.sleep(backoff) {
+				} else if !e.retryAfter(err, &backoff) {
 					return
 				}
-				backoff = min(2*backoff, e.cfg.MaxBackoff)
 				break
 			}
 			backoff = e.cfg.MinBackoff

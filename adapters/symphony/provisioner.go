@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sort"
 	"sync"
-	"time"
 
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/worker"
@@ -26,8 +24,6 @@ type unit struct {
 	name     string
 	exec     *Unit
 	cancel   context.CancelFunc
-	done     chan struct{}
-	started  time.Time
 	stopping bool
 }
 
@@ -92,7 +88,7 @@ func (p *Provisioner) StartUnits(ctx context.Context, n int) error {
 
 func (p *Provisioner) startLocked() {
 	name := p.cfg.NamePrefix + "|" + protocol.NewTaskID().String()
-	u := &unit{name: name, exec: p.exec.NewUnit(name), done: make(chan struct{}), started: time.Now()}
+	u := &unit{name: name, exec: p.exec.NewUnit(name)}
 	cfg := p.cfg.Worker
 	cfg.Name, cfg.ExactIdentity, cfg.Executor = name, false, u.exec
 	agent := worker.New(cfg)
@@ -102,7 +98,6 @@ func (p *Provisioner) startLocked() {
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
-		defer close(u.done)
 		err := agent.Run(ctx)
 		cancel()
 		p.mu.Lock()
@@ -143,7 +138,6 @@ func (p *Provisioner) StopUnits(ctx context.Context, n int) error {
 			busy = append(busy, u)
 		}
 	}
-	sort.SliceStable(idle, func(a, b int) bool { return idle[a].started.Before(idle[b].started) })
 	victims := idle[:min(n, len(idle))]
 	for _, u := range victims {
 		u.stopping = true

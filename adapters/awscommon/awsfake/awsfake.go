@@ -1,27 +1,78 @@
 // Package awsfake helps tests serve local httptest fakes of AWS APIs to the real SDK
 // clients: the fakes keep their state in Go values shaped like the SDK's input and output
 // types, and these helpers translate them to and from the JSON protocols (awsJson1_1 for
-// ECS, restJson1 for Batch) and write AWS-shaped errors. Only tests import it.
+// ECS, restJson1 for Batch) and write AWS-shaped errors. It also gives the SDK
+// configuration and environment the tests share, and an S3 served by gofakes3. Only tests
+// import it.
 package awsfake
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 )
+
+// Config is an SDK configuration for the fakes: us-east-1, static test credentials, and
+// attempts tries per call.
+func Config(attempts int) aws.Config {
+	return aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		RetryMaxAttempts: attempts}
+}
+
+// Env is the environment of a manager process under test: no shared configuration files
+// and no instance metadata, so only what the test gives (extra) reaches the SDK.
+func Env(extra ...string) []string {
+	return append([]string{"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}, extra...)
+}
+
+// S3 serves an in-memory S3 (gofakes3) holding one empty bucket, and returns it with an SDK
+// client for it.
+func S3(t *testing.T, bucket string) (*httptest.Server, *s3.Client) {
+	srv := httptest.NewServer(gofakes3.New(s3mem.New()).Server())
+	t.Cleanup(srv.Close)
+	c := s3.NewFromConfig(Config(1), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(srv.URL)
+		o.UsePathStyle = true
+	})
+	if _, err := c.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	return srv, c
+}
+
+// Keys lists every object in the bucket.
+func Keys(t *testing.T, c *s3.Client, bucket string) []string {
+	out, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys
+}
 
 // Err returns an AWS API error with code and message, as a fake's method returns it.
 func Err(code, format string, args ...any) error {
