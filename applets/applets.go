@@ -21,7 +21,6 @@ import (
 // Env is what a command may touch besides its arguments, so commands run in tests without a
 // process of their own.
 type Env struct {
-	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
 }
@@ -92,7 +91,7 @@ func List(all bool) []Applet {
 func Main(args []string) {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	stopProfile := startProfile(args)
-	code := Run(ctx, Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, args)
+	code := Run(ctx, Env{Stdout: os.Stdout, Stderr: os.Stderr}, args)
 	stopProfile()
 	stop()
 	os.Exit(code)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/scaler-go/scaler/adapters/awscommon"
@@ -67,7 +68,7 @@ func runBatchRunner(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s3c := s3.NewFromConfig(cfg, func(so *s3.Options) { so.UsePathStyle = awscommon.CustomEndpoint("S3") })
+	s3c := newS3(cfg)
 	o.Params.ArrayIndex = os.Getenv("AWS_BATCH_JOB_ARRAY_INDEX")
 	err = awshpc.RunJob(ctx, o.Params, s3c, worker.PythonConfig{Interpreter: o.Python}, log)
 	if errors.Is(err, awshpc.ErrTaskFailed) {
@@ -75,4 +76,10 @@ func runBatchRunner(ctx context.Context, env Env, args []string) error {
 		return ExitError{Code: 1}
 	}
 	return err
+}
+
+// newS3 is the S3 client of the AWS commands: path-style addressing when the environment
+// points S3 at a custom endpoint (see awscommon.CustomEndpoint).
+func newS3(cfg aws.Config) *s3.Client {
+	return s3.NewFromConfig(cfg, func(so *s3.Options) { so.UsePathStyle = awscommon.CustomEndpoint("S3") })
 }

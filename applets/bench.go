@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -81,47 +82,45 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	b, err := backend(o.Backend)
+	if err != nil {
+		return err
+	}
+
 	addr := o.Scheduler
 	var schedPID int
 	what := "scheduler"
-	if addr.IsZero() && o.Launcher {
-		var stop func()
-		addr, schedPID, stop, err = startLauncherStack(ctx, env, o)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		what = "launcher (scheduler and manager)"
-	} else if addr.IsZero() {
+	if addr.IsZero() {
 		port, err := freePorts(3)
 		if err != nil {
 			return err
 		}
 		addr = address.MustParse("tcp://127.0.0.1:" + strconv.Itoa(port))
-		common := []string{"--logging-level", "WARNING", "--network-backend", o.Backend}
-		cmd, err := proc.Command("scaler_scheduler", append([]string{addr.String()}, common...)...)
+	}
+	monAddr := addr.WithPort(addr.Port + 2)
+	if o.Scheduler.IsZero() && o.Launcher {
+		var stop func()
+		schedPID, stop, err = startLauncherStack(ctx, env, o, addr)
 		if err != nil {
 			return err
 		}
-		cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
-		done, err := proc.RunWithContext(ctx, cmd, syscall.SIGTERM, 5*time.Second)
+		defer stop()
+		what = "launcher (scheduler and manager)"
+	} else if o.Scheduler.IsZero() {
+		common := []string{"--logging-level", "WARNING", "--network-backend", o.Backend}
+		cmd, schedDone, err := startCommand(ctx, env, "scheduler", 5*time.Second, "scaler_scheduler", append([]string{addr.String()}, common...)...)
 		if err != nil {
-			return fmt.Errorf("start scheduler: %w", err)
+			return err
 		}
 		schedPID = cmd.Process.Pid
-		schedDone := done
 		wctx, stopWorkers := context.WithCancel(ctx)
 		defer stopWorkers()
 		var workers []<-chan error
 		for i := 0; i < o.Workers; i++ {
-			w, err := proc.Command("scaler_worker", append([]string{addr.String(), "--max-task-concurrency", strconv.Itoa(o.Concurrency)}, common...)...)
+			_, wdone, err := startCommand(wctx, env, "worker", 5*time.Second, "scaler_worker",
+				append([]string{addr.String(), "--max-task-concurrency", strconv.Itoa(o.Concurrency)}, common...)...)
 			if err != nil {
 				return err
-			}
-			w.Stdout, w.Stderr = env.Stderr, env.Stderr
-			wdone, err := proc.RunWithContext(wctx, w, syscall.SIGTERM, 5*time.Second)
-			if err != nil {
-				return fmt.Errorf("start worker: %w", err)
 			}
 			workers = append(workers, wdone)
 		}
@@ -134,7 +133,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 			cancel()
 			<-schedDone
 		}()
-		if err := waitForWorkers(ctx, addr.WithPort(addr.Port+2), o.Backend, o.Workers); err != nil {
+		if err := waitForWorkers(ctx, monAddr, b, o.Workers); err != nil {
 			return err
 		}
 	}
@@ -145,17 +144,16 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
-	monAddr := addr.WithPort(addr.Port + 2)
 	var scaleUp time.Duration
 	if o.Launcher && o.Scheduler.IsZero() {
-		if scaleUp, err = measureScaleUp(ctx, c, monAddr, o, log); err != nil {
+		if scaleUp, err = measureScaleUp(ctx, c, monAddr, b, o.Workers, log); err != nil {
 			c.Close()
 			return err
 		}
 	}
 	var mon *benchMonitor
 	if o.WithMonitor {
-		if mon, err = watchMonitor(ctx, monAddr, o.Backend, log); err != nil {
+		if mon, err = watchMonitor(ctx, monAddr, b, log); err != nil {
 			c.Close()
 			return err
 		}
@@ -260,6 +258,21 @@ func settledRSS(ctx context.Context, pid int, d time.Duration) uint64 {
 	return last
 }
 
+// startCommand runs `scaler command args...` with its output on env.Stderr; when ctx ends
+// it gets SIGTERM, then SIGKILL after grace. what names it in the error.
+func startCommand(ctx context.Context, env Env, what string, grace time.Duration, command string, args ...string) (*exec.Cmd, <-chan error, error) {
+	cmd, err := proc.Command(command, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
+	done, err := proc.RunWithContext(ctx, cmd, syscall.SIGTERM, grace)
+	if err != nil {
+		return nil, nil, fmt.Errorf("start %s: %w", what, err)
+	}
+	return cmd, done, nil
+}
+
 // freePorts finds a port p such that p..p+n-1 are all free on 127.0.0.1.
 func freePorts(n int) (int, error) {
 	for attempt := 0; attempt < 50; attempt++ {
@@ -290,11 +303,7 @@ func freePorts(n int) (int, error) {
 }
 
 // waitForWorkers watches the monitor stream until the scheduler reports want workers.
-func waitForWorkers(ctx context.Context, monitor address.Address, backendName string, want int) error {
-	b, err := backend(backendName)
-	if err != nil {
-		return err
-	}
+func waitForWorkers(ctx context.Context, monitor address.Address, b transport.Backend, want int) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	sub, err := b.Subscribe(ctx, monitor, transport.Options{Identity: protocol.NewProcessIdentity(0, "bench")})
@@ -321,17 +330,12 @@ func waitForWorkers(ctx context.Context, monitor address.Address, backendName st
 	}
 }
 
-// startLauncherStack runs `scaler FILE.toml` with a scheduler and a dynamic baremetal_native
-// manager of o.Workers workers, the stack a user gets from the launcher.
-func startLauncherStack(ctx context.Context, env Env, o benchOptions) (address.Address, int, func(), error) {
-	port, err := freePorts(3)
-	if err != nil {
-		return address.Address{}, 0, nil, err
-	}
-	addr := address.MustParse("tcp://127.0.0.1:" + strconv.Itoa(port))
+// startLauncherStack runs `scaler FILE.toml` with a scheduler at addr and a dynamic
+// baremetal_native manager of o.Workers workers, the stack a user gets from the launcher.
+func startLauncherStack(ctx context.Context, env Env, o benchOptions, addr address.Address) (int, func(), error) {
 	dir, err := os.MkdirTemp("", "scaler-bench-")
 	if err != nil {
-		return address.Address{}, 0, nil, err
+		return 0, nil, err
 	}
 	file := filepath.Join(dir, "bench.toml")
 	toml := fmt.Sprintf(`[scheduler]
@@ -350,37 +354,27 @@ logging_level = "WARNING"
 `, addr.String(), o.Workers, o.Backend)
 	if err := os.WriteFile(file, []byte(toml), 0o644); err != nil {
 		os.RemoveAll(dir)
-		return address.Address{}, 0, nil, err
+		return 0, nil, err
 	}
-	cmd, err := proc.Command("scaler", file)
-	if err != nil {
-		os.RemoveAll(dir)
-		return address.Address{}, 0, nil, err
-	}
-	cmd.Stdout, cmd.Stderr = env.Stderr, env.Stderr
 	lctx, cancel := context.WithCancel(ctx)
-	done, err := proc.RunWithContext(lctx, cmd, syscall.SIGTERM, 10*time.Second)
+	cmd, done, err := startCommand(lctx, env, "the launcher", 10*time.Second, "scaler", file)
 	if err != nil {
 		cancel()
 		os.RemoveAll(dir)
-		return address.Address{}, 0, nil, fmt.Errorf("start the launcher: %w", err)
+		return 0, nil, err
 	}
 	stop := func() {
 		cancel()
 		<-done
 		os.RemoveAll(dir)
 	}
-	return addr, cmd.Process.Pid, stop, nil
+	return cmd.Process.Pid, stop, nil
 }
 
 // measureScaleUp submits enough one-second tasks for the dynamic manager to start all its
 // workers and returns the time from the first submission until every worker has started
 // one (seen on the monitor stream), then waits for the tasks to finish.
-func measureScaleUp(ctx context.Context, c *client.Client, monAddr address.Address, o benchOptions, log *slog.Logger) (time.Duration, error) {
-	b, err := backend(o.Backend)
-	if err != nil {
-		return 0, err
-	}
+func measureScaleUp(ctx context.Context, c *client.Client, monAddr address.Address, b transport.Backend, workers int, log *slog.Logger) (time.Duration, error) {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	s, err := monitor.Subscribe(sctx, monitor.StreamConfig{Address: monAddr, Backend: b, Role: "bench", Logger: log})
@@ -389,7 +383,7 @@ func measureScaleUp(ctx context.Context, c *client.Client, monAddr address.Addre
 	}
 	defer s.Close()
 	// The vanilla policy adds a worker while there are more than 10 tasks per worker.
-	n := 11*o.Workers + 1
+	n := 11*workers + 1
 	start := time.Now()
 	fs := make([]*client.Future, n)
 	for i := range fs {
@@ -400,14 +394,14 @@ func measureScaleUp(ctx context.Context, c *client.Client, monAddr address.Addre
 	for took == 0 {
 		select {
 		case <-sctx.Done():
-			return 0, fmt.Errorf("scale-up: %d of %d workers busy after %s", len(busy), o.Workers, time.Since(start).Round(time.Second))
+			return 0, fmt.Errorf("scale-up: %d of %d workers busy after %s", len(busy), workers, time.Since(start).Round(time.Second))
 		case u, ok := <-s.Updates():
 			if !ok {
 				return 0, errors.New("scale-up: monitor stream ended")
 			}
 			if st, ok := u.Msg.(*protocol.StateTask); ok && st.State == protocol.StateRunning && len(st.Worker) > 0 {
 				busy[string(st.Worker)] = true
-				if len(busy) >= o.Workers {
+				if len(busy) >= workers {
 					took = time.Since(start)
 				}
 			}
@@ -430,11 +424,7 @@ type benchMonitor struct {
 	status int
 }
 
-func watchMonitor(ctx context.Context, addr address.Address, backendName string, log *slog.Logger) (*benchMonitor, error) {
-	b, err := backend(backendName)
-	if err != nil {
-		return nil, err
-	}
+func watchMonitor(ctx context.Context, addr address.Address, b transport.Backend, log *slog.Logger) (*benchMonitor, error) {
 	mctx, cancel := context.WithCancel(ctx)
 	s, err := monitor.Subscribe(mctx, monitor.StreamConfig{Address: addr, Backend: b, Role: "bench", Logger: log})
 	if err != nil {

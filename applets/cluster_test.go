@@ -49,35 +49,20 @@ func follow(t *testing.T, backend, monitorAddr string) *stateFollower {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := monitor.Subscribe(ctx, monitor.StreamConfig{Address: address.MustParse(monitorAddr), Backend: b, Role: "test", FirstConnect: monitorRetry})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	f := &stateFollower{done: map[protocol.TaskID]int{}}
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		for u := range s.Updates() {
-			f.mu.Lock()
-			switch m := u.Msg.(type) {
-			case *protocol.StateScheduler:
-				f.latest = m
-			case *protocol.StateTask:
-				if m.State == protocol.StateSuccess || m.State == protocol.StateFailed {
-					if id, ok := protocol.TaskIDFromBytes(m.TaskID); ok {
-						f.done[id]++
-					}
+	onMonitor(t, b, monitorAddr, func(u monitor.Update) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		switch m := u.Msg.(type) {
+		case *protocol.StateScheduler:
+			f.latest = m
+		case *protocol.StateTask:
+			if m.State == protocol.StateSuccess || m.State == protocol.StateFailed {
+				if id, ok := protocol.TaskIDFromBytes(m.TaskID); ok {
+					f.done[id]++
 				}
 			}
-			f.mu.Unlock()
 		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		<-ended
 	})
 	return f
 }

@@ -2,10 +2,10 @@ package applets
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/scaler-go/scaler/core/config"
 	"github.com/scaler-go/scaler/core/protocol"
@@ -46,13 +46,8 @@ func backend(name string) (transport.Backend, error) {
 
 // capabilities converts the config form to the wire form, sorted for stable output.
 func capabilities(m map[string]int) []protocol.Capability {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]protocol.Capability, 0, len(names))
-	for _, n := range names {
+	out := make([]protocol.Capability, 0, len(m))
+	for _, n := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, protocol.Capability{Name: n, Value: int64(m[n])})
 	}
 	return out
@@ -64,5 +59,3 @@ func isUsage(err error) bool {
 	var cu config.UsageError
 	return errors.As(err, &u) || errors.As(err, &cu)
 }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

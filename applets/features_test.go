@@ -60,7 +60,7 @@ func TestBalancingMovesQueuedTasksToNewWorker(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			c := testbin.StartCluster(t, backendEnv(backend), 0, "--load-balance-seconds", "1", "--load-balance-trigger-times", "1")
-			first := c.AddWorker(t, "--max-task-concurrency", "1")
+			c.AddWorker(t, "--max-task-concurrency", "1")
 			c.WaitWorkers(t, 1, 20*time.Second)
 			st := follow(t, backend, c.Monitor())
 			cl := dial(t, backend, c.Address())
@@ -88,7 +88,6 @@ func TestBalancingMovesQueuedTasksToNewWorker(t *testing.T) {
 				t.Logf("balancing did not shorten the run noticeably (%s)", d)
 			}
 			c.Scheduler.WaitOutput(t, "balancing: moving queued tasks", 5*time.Second)
-			_ = first
 		})
 	}
 }

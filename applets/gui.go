@@ -12,7 +12,6 @@ import (
 
 func init() {
 	Register(Applet{Name: "scaler_gui", Summary: "start the web dashboard over a scheduler's monitor stream", Run: runGUI})
-	guiServiceFor = guiService
 }
 
 type guiOptions struct {
@@ -104,11 +103,7 @@ func runGUI(ctx context.Context, env Env, args []string) error {
 // the launch with one line naming the address.
 func guiService(env Env, t *config.Table, o config.ParseOptions) (service, error) {
 	var g guiOptions
-	res, err := guiCommand(&g).ParseTable(t, o)
-	if err == nil {
-		// Like the launcher's other sections: a misspelt key stops the launch.
-		err = strict(res.Warnings)
-	}
+	res, err := parseSection(guiCommand(&g), t, o)
 	if err != nil {
 		return service{}, err
 	}

@@ -24,7 +24,7 @@ import (
 // runGUI runs scaler_gui in this process and returns its exit code and stderr.
 func runGUI(ctx context.Context, args ...string) (int, string) {
 	var stdout, stderr bytes.Buffer
-	code := applets.Run(ctx, applets.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr}, append([]string{"scaler_gui"}, args...))
+	code := applets.Run(ctx, applets.Env{Stdout: &stdout, Stderr: &stderr}, append([]string{"scaler_gui"}, args...))
 	return code, stderr.String()
 }
 

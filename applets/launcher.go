@@ -3,6 +3,7 @@ package applets
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,9 +28,6 @@ Starts every recognised section of FILE.toml in this process: [object_storage_se
 given), each [[worker_manager]], and [gui]. A [top] section is accepted and ignored here:
 the launcher has no terminal of its own; run scaler_top in a terminal instead.
 `
-
-// guiServiceFor builds the [gui] service; the GUI command sets it.
-var guiServiceFor func(env Env, t *config.Table, o config.ParseOptions) (service, error)
 
 //go:embed local.toml
 var localConfig []byte
@@ -92,10 +90,7 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 
 	if t := file.ObjectStorageServer; t != nil {
 		var o objectStorageOptions
-		res, err := objectStorageCommand(&o).ParseTable(t, logOpts)
-		if err == nil {
-			err = strict(res.Warnings)
-		}
+		res, err := parseSection(objectStorageCommand(&o), t, logOpts)
 		if err != nil {
 			return err
 		}
@@ -104,24 +99,15 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 			return err
 		}
 		closers = append(closers, closeLogs)
-		addr := o.Address
 		services = append(services, service{
-			name: "object_storage_server",
-			run: func(ctx context.Context) error {
-				if err := srv.Bind(ctx); err != nil {
-					return err
-				}
-				return srv.Run(ctx)
-			},
-			ready: func(ctx context.Context) error { return probeObjectStorage(ctx, addr.String()) },
+			name:  "object_storage_server",
+			run:   srv.Run,
+			ready: func(ctx context.Context) error { return probeObjectStorage(ctx, o.Address) },
 		})
 	}
 	if t := file.Scheduler; t != nil {
 		var o schedulerOptions
-		res, err := schedulerCommand(&o).ParseTable(t, logOpts)
-		if err == nil {
-			err = strict(res.Warnings)
-		}
+		res, err := parseSection(schedulerCommand(&o), t, logOpts)
 		if err != nil {
 			return err
 		}
@@ -142,10 +128,7 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 	}
 	services = append(services, managers...)
 	if t := file.GUI; t != nil {
-		if guiServiceFor == nil {
-			return fmt.Errorf("%s: [gui]: this build has no web GUI", t.File)
-		}
-		svc, err := guiServiceFor(env, t, logOpts)
+		svc, err := guiService(env, t, logOpts)
 		if err != nil {
 			return err
 		}
@@ -160,15 +143,25 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 	return runServices(ctx, launcherLog, services)
 }
 
+// parseSection parses one section of a launcher file; as for the file itself (see launch), a
+// misspelt key stops the launch.
+func parseSection(cmd *config.Command, t *config.Table, o config.ParseOptions) (*config.Result, error) {
+	res, err := cmd.ParseTable(t, o)
+	if err != nil {
+		return nil, err
+	}
+	return res, strict(res.Warnings)
+}
+
 // strict turns the first TOML warning into an error.
 func strict(ws []config.Warning) error {
 	if len(ws) == 0 {
 		return nil
 	}
 	if len(ws) == 1 {
-		return errorf("%s", ws[0].String())
+		return errors.New(ws[0].String())
 	}
-	return errorf("%s (and %d more problems)", ws[0].String(), len(ws)-1)
+	return fmt.Errorf("%s (and %d more problems)", ws[0].String(), len(ws)-1)
 }
 
 func waitReady(ctx context.Context, ready <-chan struct{}) error {
@@ -182,12 +175,8 @@ func waitReady(ctx context.Context, ready <-chan struct{}) error {
 
 // probeObjectStorage waits until object storage answers a request, as the reference
 // launcher does (a delete of a random id).
-func probeObjectStorage(ctx context.Context, addr string) error {
-	a, err := address.Parse(addr)
-	if err != nil {
-		return err
-	}
-	c, err := objstore.Dial(ctx, objstore.ClientOptions{Address: a, Identity: protocol.NewProcessIdentity(os.Getpid(), "launcher_probe")})
+func probeObjectStorage(ctx context.Context, addr address.Address) error {
+	c, err := objstore.Dial(ctx, objstore.ClientOptions{Address: addr, Identity: protocol.NewProcessIdentity(os.Getpid(), "launcher_probe")})
 	if err != nil {
 		return err
 	}

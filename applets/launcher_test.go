@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/scaler-go/scaler/core/client"
-	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/monitor"
 	"github.com/scaler-go/scaler/core/protocol"
 	_ "github.com/scaler-go/scaler/core/transport/ymq"
@@ -31,40 +30,24 @@ type workerWatch struct {
 
 func watchWorkers(t *testing.T, monitorAddr string) *workerWatch {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := monitor.Subscribe(ctx, monitor.StreamConfig{Address: address.MustParse(monitorAddr), Role: "test",
-		FirstConnect: monitorRetry})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	w := &workerWatch{byMgr: map[string]int{}, workers: map[string]bool{}}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for u := range s.Updates() {
-			st, ok := u.Msg.(*protocol.StateScheduler)
-			if !ok {
-				continue
-			}
-			by := map[string]int{}
-			for _, p := range st.ManagedWorkers {
-				by[string(p.WorkerManagerID)] = len(p.WorkerIDs)
-			}
-			ws := map[string]bool{}
-			for _, wk := range st.Workers {
-				ws[string(wk.WorkerID)] = true
-			}
-			w.mu.Lock()
-			w.total, w.byMgr, w.workers = len(st.Workers), by, ws
-			w.history = append(w.history, by)
-			w.mu.Unlock()
+	onMonitor(t, nil, monitorAddr, func(u monitor.Update) {
+		st, ok := u.Msg.(*protocol.StateScheduler)
+		if !ok {
+			return
 		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		<-done
+		by := map[string]int{}
+		for _, p := range st.ManagedWorkers {
+			by[string(p.WorkerManagerID)] = len(p.WorkerIDs)
+		}
+		ws := map[string]bool{}
+		for _, wk := range st.Workers {
+			ws[string(wk.WorkerID)] = true
+		}
+		w.mu.Lock()
+		w.total, w.byMgr, w.workers = len(st.Workers), by, ws
+		w.history = append(w.history, by)
+		w.mu.Unlock()
 	})
 	return w
 }
@@ -90,18 +73,6 @@ func writeConfig(t *testing.T, text string, port int) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func connectClient(t *testing.T, addr string) *client.Client {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	c, err := client.Connect(ctx, addr, client.WithLogger(quiet()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // workerProcesses lists live scaler_worker processes carrying a manager id.
@@ -160,7 +131,7 @@ func TestLauncherRunsLocalClusterAndLeavesNoOrphans(t *testing.T) {
 	mgr := "wm-local-" + strconv.Itoa(port)
 	if len(workerProcesses(mgr)) == 0 {
 		// The queue may have drained already; make sure workers exist before stopping.
-		c := connectClient(t, addr)
+		c := dial(t, "", addr)
 		for i := 0; i < 200; i++ {
 			c.Submit("sleep", 0.05)
 		}
@@ -187,7 +158,7 @@ func TestDynamicManagerScalesUpAndDown(t *testing.T) {
 	cfg := writeConfig(t, localCluster, port)
 	testbin.Start(t, nil, "", cfg).WaitOutput(t, "scheduler accepted the worker manager", 30*time.Second)
 	w := watchWorkers(t, "tcp://127.0.0.1:"+strconv.Itoa(port+2))
-	c := connectClient(t, "tcp://127.0.0.1:"+strconv.Itoa(port))
+	c := dial(t, "", "tcp://127.0.0.1:"+strconv.Itoa(port))
 	var fs []*client.Future
 	for i := 0; i < 60; i++ {
 		fs = append(fs, c.Submit("sleep", 0.25))
@@ -219,10 +190,8 @@ func TestDynamicManagerScalesUpAndDown(t *testing.T) {
 
 // A fixed manager replaces a worker that was killed.
 func TestFixedManagerReplacesKilledWorker(t *testing.T) {
-	port := testbin.FreePorts(t, 3)
-	mgr := "wm-fixed-" + strconv.Itoa(port)
 	sched := testbin.StartCluster(t, nil, 0)
-	_ = port
+	mgr := "wm-fixed-" + strconv.Itoa(sched.Port)
 	testbin.Start(t, nil, "scaler_worker_manager", "baremetal_native", sched.Address(), "--worker-manager-id", mgr,
 		"--mode", "fixed", "-n", "2", "--heartbeat-interval-seconds", "1")
 	w := watchWorkers(t, sched.Monitor())
@@ -287,7 +256,7 @@ heartbeat_interval_seconds = 1
 		return nil
 	})
 	w := watchWorkers(t, "tcp://127.0.0.1:"+strconv.Itoa(port+2))
-	c := connectClient(t, "tcp://127.0.0.1:"+strconv.Itoa(port))
+	c := dial(t, "", "tcp://127.0.0.1:"+strconv.Itoa(port))
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	// 15 tasks ask for ceil(15/10) = 2 workers: the cheap tier's whole share.

@@ -62,8 +62,5 @@ func runObjectStorageServer(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer closeLogs()
-	if err := srv.Bind(ctx); err != nil {
-		return err
-	}
 	return srv.Run(ctx)
 }

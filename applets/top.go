@@ -96,7 +96,7 @@ func runTop(ctx context.Context, env Env, args []string) error {
 	if err := firstData(ctx, stream.Updates(), model, timeout); err != nil {
 		if errors.Is(err, errNoData) {
 			return fmt.Errorf("cannot connect to %s: %w within %s (is a scheduler's monitor there? it listens on the scheduler port + 2 unless --monitor-address says otherwise)",
-				o.Monitor, err, formatSeconds(o.Timeout))
+				o.Monitor, err, timeout)
 		}
 		return err
 	}
@@ -136,8 +136,4 @@ func firstData(ctx context.Context, updates <-chan monitor.Update, m *monitor.Mo
 			}
 		}
 	}
-}
-
-func formatSeconds(s float64) string {
-	return (time.Duration(s * float64(time.Second))).String()
 }

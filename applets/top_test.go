@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +27,7 @@ import (
 func runTop(t *testing.T, args ...string) (int, []string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := applets.Run(context.Background(), applets.Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr},
+	code := applets.Run(context.Background(), applets.Env{Stdout: &stdout, Stderr: &stderr},
 		append([]string{"scaler_top"}, args...))
 	return code, testbin.Lines(stderr.String())
 }
@@ -185,12 +183,8 @@ func TestTopInTmux(t *testing.T) {
 	cl := testbin.StartCluster(t, nil, 2)
 	cl.WaitWorkers(t, 2, 30*time.Second)
 
+	c := dial(t, "", cl.Address())
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := client.Connect(ctx, cl.Address(), client.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -208,7 +202,6 @@ func TestTopInTmux(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		c.Close()
 	})
 
 	s := &tmuxSession{t: t, bin: tmux, sock: fmt.Sprintf("scaler-top-test-%d", os.Getpid())}

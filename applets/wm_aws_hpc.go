@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/batch"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/scaler-go/scaler/adapters/awscommon"
 	"github.com/scaler-go/scaler/adapters/awshpc"
@@ -69,7 +68,7 @@ func (o *hpcOptions) Run(ctx context.Context, c *managerCommon, env Env, log *sl
 	// Units are unlimited; each takes max_concurrent_jobs tasks (spec §3.1).
 	rc.MaxTaskConcurrency = manager.Unlimited
 	rc.WorkersPerUnit = o.MaxConcurrentJobs
-	s3c := s3.NewFromConfig(cfg, func(so *s3.Options) { so.UsePathStyle = awscommon.CustomEndpoint("S3") })
+	s3c := newS3(cfg)
 	name := o.Name
 	backend := awshpc.NewBackend(awshpc.Config{
 		JobQueue: o.JobQueue, JobDefinition: o.JobDefinition, Bucket: o.Bucket, Prefix: o.Prefix, Region: o.Region,

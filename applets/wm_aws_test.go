@@ -55,7 +55,7 @@ func run(t *testing.T, env map[string]string, args ...string) (int, string) {
 		t.Setenv(k, v)
 	}
 	var out bytes.Buffer
-	code := applets.Run(context.Background(), applets.Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &out}, args)
+	code := applets.Run(context.Background(), applets.Env{Stdout: &out, Stderr: &out}, args)
 	return code, out.String()
 }
 

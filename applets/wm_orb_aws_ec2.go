@@ -98,7 +98,7 @@ func (o *orbOptions) Run(ctx context.Context, c *managerCommon, env Env, log *sl
 	binary := &orbec2.BinarySource{URL: o.BinaryURL, SHA256: o.BinarySHA256, Bucket: o.BinaryBucket, Prefix: o.BinaryPrefix,
 		Executable: proc.Self, ManagerID: c.ManagerID, Logger: log}
 	if o.BinaryBucket != "" {
-		s3c := s3.NewFromConfig(cfg, func(so *s3.Options) { so.UsePathStyle = awscommon.CustomEndpoint("S3") })
+		s3c := newS3(cfg)
 		binary.S3, binary.Presign = s3c, s3.NewPresignClient(s3c)
 	}
 	prov := orbec2.New(orbec2.Config{

@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,17 +93,12 @@ func (c *managerCommon) workerFlags() []string {
 }
 
 func capabilityFlag(m map[string]int) string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	parts := make([]string, 0, len(names))
-	for _, n := range names {
-		if m[n] == -1 {
-			parts = append(parts, n)
+	parts := make([]string, 0, len(m))
+	for _, c := range capabilities(m) {
+		if c.Value == -1 {
+			parts = append(parts, c.Name)
 		} else {
-			parts = append(parts, n+"="+strconv.Itoa(m[n]))
+			parts = append(parts, c.Name+"="+strconv.FormatInt(c.Value, 10))
 		}
 	}
 	return strings.Join(parts, ",")
@@ -161,18 +157,13 @@ type managerBinding struct {
 // workerManagerCommand builds scaler_worker_manager with one subcommand per adapter. The
 // returned bindings map subcommand names to the option structs the parse fills.
 func workerManagerCommand() (*config.Command, map[string]*managerBinding) {
-	names := make([]string, 0, len(managerAdapters))
-	for n := range managerAdapters {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	cmd := &config.Command{
 		Name:    "scaler_worker_manager",
 		Usage:   "start one worker manager",
 		Section: config.SectionWorkerManager,
 	}
 	bindings := map[string]*managerBinding{}
-	for _, n := range names {
+	for _, n := range slices.Sorted(maps.Keys(managerAdapters)) {
 		a := managerAdapters[n]
 		b := &managerBinding{common: &managerCommon{}, adapter: a.New()}
 		bindings[n] = b
@@ -217,10 +208,7 @@ func managerServices(env Env, file *config.File, o config.ParseOptions) ([]servi
 	for _, t := range file.WorkerManagers {
 		// A fresh command per entry: parsing writes the bound options.
 		cmd, bindings := workerManagerCommand()
-		res, err := cmd.ParseTable(t, o)
-		if err == nil {
-			err = strict(res.Warnings)
-		}
+		res, err := parseSection(cmd, t, o)
 		if err != nil {
 			return nil, err
 		}
