@@ -69,8 +69,10 @@ func TestBalancingMovesQueuedTasksToNewWorker(t *testing.T) {
 				fs = append(fs, cl.Submit("sleep", 0.5))
 			}
 			testbin.Eventually(t, 10*time.Second, func() error {
-				if s := st.snapshot(); s == nil || len(s.Workers) != 1 || s.Workers[0].Sent != 10 {
-					return fmt.Errorf("the first worker does not hold the 10 tasks yet")
+				// Status reports come once a second and a task ends every 0.5 s, so a report
+				// may already show one or two of the ten done: what matters is a long queue.
+				if s := st.snapshot(); s == nil || len(s.Workers) != 1 || s.Workers[0].Sent < 8 {
+					return fmt.Errorf("the first worker does not hold the tasks yet")
 				}
 				return nil
 			})
