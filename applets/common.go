@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"runtime"
 	"slices"
 
 	"github.com/scaler-go/scaler/core/config"
@@ -58,4 +59,14 @@ func isUsage(err error) bool {
 	var u UsageError
 	var cu config.UsageError
 	return errors.As(err, &u) || errors.As(err, &cu)
+}
+
+// setIOThreads makes io_threads the number of threads that run the scheduler's Go code at
+// once (GOMAXPROCS), unless the user set GOMAXPROCS. The scheduler's state lives in one event
+// loop; with one thread, a message's hand-offs from reader to loop to writer stay on one CPU
+// instead of waking another, which on a VM costs more than the work itself.
+func setIOThreads(n int) {
+	if os.Getenv("GOMAXPROCS") == "" {
+		runtime.GOMAXPROCS(max(1, min(n, runtime.NumCPU())))
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -260,5 +261,40 @@ func TestMulticallDispatch(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), name) {
 			t.Fatalf("command list lacks %s: %v\n%s", name, err, out)
 		}
+	}
+}
+
+// A malformed SCALER_IDLE_SPIN_US stops every command with one line naming it.
+func TestBadSpinWindowEnv(t *testing.T) {
+	cmd := exec.Command(testbin.Binary(t), "scaler_scheduler", "tcp://127.0.0.1:1")
+	cmd.Env = append(os.Environ(), "SCALER_IDLE_SPIN_US=1ms")
+	out, _ := cmd.CombinedOutput()
+	lines := testbin.Lines(string(out))
+	if cmd.ProcessState.ExitCode() != 1 || len(lines) != 1 || !strings.Contains(lines[0], `SCALER_IDLE_SPIN_US="1ms"`) {
+		t.Fatalf("exit %d, output:\n%s", cmd.ProcessState.ExitCode(), out)
+	}
+}
+
+// io_threads is how many threads run the scheduler's Go code; GOMAXPROCS, when set, wins.
+func TestSchedulerIOThreads(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs two CPUs")
+	}
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, nil, "threads=1"},
+		{nil, []string{"--io-threads", "2"}, "threads=2"},
+		{[]string{"GOMAXPROCS=2"}, nil, "threads=2"},
+	} {
+		port := testbin.FreePorts(t, 3)
+		p := testbin.Start(t, tc.env, "scaler_scheduler", append([]string{"tcp://127.0.0.1:" + strconv.Itoa(port)}, tc.args...)...)
+		p.WaitOutput(t, "scheduler started", 20*time.Second)
+		if !strings.Contains(p.Output(), tc.want) {
+			t.Fatalf("env %v args %v: want %s in\n%s", tc.env, tc.args, tc.want, p.Output())
+		}
+		p.Stop(5 * time.Second)
 	}
 }

@@ -60,7 +60,7 @@ func schedulerCommand(o *schedulerOptions) *config.Command {
 					"identical balance advices needed in a row before tasks are moved").Check(config.Positive[int]),
 				config.Enum(&o.EventLoop, "event-loop", "el", "builtin", []string{"builtin", "uvloop"},
 					"accepted for compatibility: Go has one runtime"),
-				config.Int(&o.IOThreads, "io-threads", "it", 1, "accepted for compatibility: the Go runtime schedules I/O itself").Check(config.Positive[int]),
+				config.Int(&o.IOThreads, "io-threads", "it", 1, "threads that run the scheduler's Go code at once (GOMAXPROCS, which wins when set); 1 keeps a message's hand-offs on one CPU, the lowest latency").Check(config.Positive[int]),
 				config.NetworkBackend(&o.Backend),
 			),
 			config.NewGroup("Policy",
@@ -123,6 +123,7 @@ func runScheduler(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	setIOThreads(o.IOThreads)
 	srv, closeLogs, err := o.server(env, res)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -175,7 +176,8 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	s.mu.Unlock()
 	s.log.Info("scheduler started", "address", binder.Addr(), "backend", backend.Name(), "object_storage", ossAddr,
 		"advertised_object_storage", adv, "monitor", pub.Addr(), "identity", identity,
-		"policy", stateCfg.Engine.Type, "allocate", stateCfg.Engine.Allocate, "scaling", stateCfg.Engine.Scaling)
+		"policy", stateCfg.Engine.Type, "allocate", stateCfg.Engine.Allocate, "scaling", stateCfg.Engine.Scaling,
+		"threads", runtime.GOMAXPROCS(0))
 	close(s.ready)
 
 	tick := time.NewTicker(100 * time.Millisecond)
