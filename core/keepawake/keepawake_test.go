@@ -84,4 +84,11 @@ func TestKeeperSpinsAfterTouchThenSleeps(t *testing.T) {
 	if n := spinCount() - before; n != 1 {
 		t.Fatalf("%d spin periods for one touch", n)
 	}
+
+	// Dense traffic makes it step aside instead of spinning in the gaps.
+	busy := busyCount()
+	for i := 0; i < 1000; i++ {
+		Touch()
+	}
+	waitFor("stepped aside under dense traffic", func() bool { return busyCount() > busy })
 }

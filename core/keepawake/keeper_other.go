@@ -14,5 +14,6 @@ func startKeeper(time.Duration) error {
 func touch() {}
 
 func spinCount() uint64    { return 0 }
+func busyCount() uint64    { return 0 }
 func keeperThread() int    { return 0 }
 func keeperSleeping() bool { return true }
