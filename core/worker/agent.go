@@ -24,6 +24,7 @@ import (
 	"github.com/scaler-go/scaler/core/objstore"
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/sysinfo"
+	"github.com/scaler-go/scaler/core/taskctx"
 	"github.com/scaler-go/scaler/core/transport"
 )
 
@@ -115,8 +116,14 @@ type Agent struct {
 	lendable    map[int32]int
 	backendName string
 	runCtx      context.Context
-	seq         uint64
-	cache       *objectCache
+	// goJobs hands Go tasks to idle runner goroutines (unbuffered: a send succeeds only
+	// when one waits).
+	goJobs chan goJob
+	// info is taskInfo's cache, valid for the object storage client infoOSS.
+	info    taskctx.Info
+	infoOSS *objstore.Client
+	seq     uint64
+	cache   *objectCache
 	// waiters lists, per object being fetched, the tasks that need it.
 	waiters map[protocol.ObjectID][]*task
 	// unstored failures wait for object storage to be connected.
@@ -160,6 +167,7 @@ func New(cfg Config) *Agent {
 		log:        cfg.Logger.With("worker", id),
 		identity:   id,
 		events:     make(chan event, 4096),
+		goJobs:     make(chan goJob),
 		done:       make(chan struct{}),
 		tasks:      map[protocol.TaskID]*task{},
 		cache:      newObjectCache(cfg.CacheBytes),

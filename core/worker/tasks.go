@@ -299,7 +299,12 @@ func (a *Agent) start(ctx context.Context, t *task) {
 	}
 	switch t.kind {
 	case execGo:
-		go a.runGo(tctx, t)
+		job := goJob{ctx: tctx, t: t, info: a.taskInfo(t)}
+		select {
+		case a.goJobs <- job: // an idle runner, whose stack has already grown
+		default:
+			go a.goRunner(ctx, job)
+		}
 	case execPython:
 		a.python.run(tctx, t)
 	case execRemote:
@@ -307,12 +312,55 @@ func (a *Agent) start(ctx context.Context, t *task) {
 	}
 }
 
-// runGo runs a Go function on its own goroutine, then stores the result.
-func (a *Agent) runGo(ctx context.Context, t *task) {
-	tctx := taskctx.With(withTaskContext(ctx, a, t), taskctx.Info{
-		Scheduler: a.cfg.SchedulerAddress.String(), ObjectStorage: a.oss.Addr().String(),
-		Backend: a.backendName, Priority: t.priority,
-	})
+// goJob is a Go task handed to a runner goroutine.
+type goJob struct {
+	ctx  context.Context
+	t    *task
+	info taskctx.Info
+}
+
+// runnerIdle is how long a runner waits for another task before it ends.
+const runnerIdle = 10 * time.Second
+
+// goRunner runs job, then waits for more on a.goJobs. Runners outlive their tasks so a
+// task does not pay for a new goroutine and for growing its stack again (reflection and
+// CBOR run deep); a runner stuck in a task that ignores cancellation only costs itself,
+// as the next task gets a new runner.
+func (a *Agent) goRunner(ctx context.Context, job goJob) {
+	idle := time.NewTimer(runnerIdle)
+	defer idle.Stop()
+	for {
+		a.runGo(job)
+		idle.Reset(runnerIdle)
+		select {
+		case job = <-a.goJobs:
+		case <-idle.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// taskInfo is what taskctx tells t's function about this worker; the addresses are
+// formatted once per object storage connection, not per task.
+func (a *Agent) taskInfo(t *task) taskctx.Info {
+	if a.infoOSS != a.oss || a.info.Scheduler == "" {
+		a.infoOSS = a.oss
+		a.info = taskctx.Info{Scheduler: a.cfg.SchedulerAddress.String(), Backend: a.backendName}
+		if a.oss != nil {
+			a.info.ObjectStorage = a.oss.Addr().String()
+		}
+	}
+	info := a.info
+	info.Priority = t.priority
+	return info
+}
+
+// runGo runs a Go function, then stores the result.
+func (a *Agent) runGo(job goJob) {
+	ctx, t := job.ctx, job.t
+	tctx := taskctx.With(withTaskContext(ctx, a, t), job.info)
 	payload, typ := a.call(tctx, t)
 	dur := time.Since(t.started)
 	profile := protocol.ProfileResult{DurationS: float32(dur.Seconds())}
