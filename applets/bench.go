@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/sysinfo"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/internal/freeport"
 )
 
 func init() {
@@ -91,7 +91,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	var schedPID int
 	what := "scheduler"
 	if addr.IsZero() {
-		port, err := freePorts(3)
+		port, err := freeport.Run(3)
 		if err != nil {
 			return err
 		}
@@ -271,35 +271,6 @@ func startCommand(ctx context.Context, env Env, what string, grace time.Duration
 		return nil, nil, fmt.Errorf("start %s: %w", what, err)
 	}
 	return cmd, done, nil
-}
-
-// freePorts finds a port p such that p..p+n-1 are all free on 127.0.0.1.
-func freePorts(n int) (int, error) {
-	for attempt := 0; attempt < 50; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		ok := p+n-1 <= 65535
-		var held []net.Listener
-		for i := 1; ok && i < n; i++ {
-			h, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, h)
-		}
-		l.Close()
-		for _, h := range held {
-			h.Close()
-		}
-		if ok {
-			return p, nil
-		}
-	}
-	return 0, errors.New("no free run of loopback ports found")
 }
 
 // waitForWorkers watches the monitor stream until the scheduler reports want workers.

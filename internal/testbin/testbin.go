@@ -4,9 +4,7 @@ package testbin
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scaler-go/scaler/internal/freeport"
+	"github.com/scaler-go/scaler/internal/syncbuf"
 )
 
 var (
@@ -58,57 +59,19 @@ func Binary(t testing.TB) string {
 // port + 1 and + 2).
 func FreePorts(t testing.TB, n int) int {
 	t.Helper()
-	for attempt := 0; attempt < 100; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		ok := p+n-1 <= 65535
-		var held []net.Listener
-		for i := 1; ok && i < n; i++ {
-			h, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+i))
-			if err != nil {
-				ok = false
-				break
-			}
-			held = append(held, h)
-		}
-		l.Close()
-		for _, h := range held {
-			h.Close()
-		}
-		if ok {
-			return p
-		}
+	p, err := freeport.Run(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free run of ports")
-	return 0
+	return p
 }
 
 // Proc is a running command of the binary.
 type Proc struct {
 	Cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	err  error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Start runs `scaler <command> args...` (command may be "" for the launcher) with extra
@@ -123,7 +86,7 @@ func Start(t testing.TB, env []string, command string, args ...string) *Proc {
 	cmd := exec.Command(Binary(t), argv...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	p := &Proc{Cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &Proc{Cmd: cmd, out: &syncbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@
 package awsfake
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
@@ -31,6 +30,8 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/scaler-go/scaler/internal/syncbuf"
 )
 
 // Config is an SDK configuration for the fakes: us-east-1, static test credentials, and
@@ -222,7 +223,7 @@ func (f *Faults) Calls(op string) int {
 // command, a Batch job, an instance's user data).
 type Process struct {
 	Cmd  *exec.Cmd
-	out  syncBuffer
+	out  syncbuf.Buffer
 	done chan struct{}
 	err  error
 }
@@ -273,20 +274,3 @@ func (p *Process) Stop(grace time.Duration) {
 
 // KillGroup kills what is left of the process group (background children of a script).
 func (p *Process) KillGroup() { _ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

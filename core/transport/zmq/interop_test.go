@@ -2,7 +2,6 @@ package zmq
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
 	"os"
@@ -10,11 +9,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/scaler-go/scaler/core/config/address"
+	"github.com/scaler-go/scaler/internal/syncbuf"
 )
 
 // Interop with pyzmq, the library the Python Scaler uses for SCALER_NETWORK_BACKEND=zmq.
@@ -113,26 +112,7 @@ type pyProc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	lines  chan string
-	stderr syncBuffer
-}
-
-// syncBuffer collects the script's stderr; exec writes it from its own goroutine while a
-// failing test may read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr syncbuf.Buffer
 }
 
 func startPy(t *testing.T, args ...string) *pyProc {
