@@ -112,7 +112,6 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 			return err
 		}
 		// The launcher process is the scheduler's: its io_threads applies to the whole process.
-		setIOThreads(o.IOThreads)
 		srv, closeLogs, err := o.server(env, res)
 		if err != nil {
 			return err

@@ -78,7 +78,9 @@ func schedulerCommand(o *schedulerOptions) *config.Command {
 	}
 }
 
+// server builds the scheduler and sizes this process for it (io_threads).
 func (o *schedulerOptions) server(env Env, res *config.Result) (*scheduler.Server, func() error, error) {
+	setIOThreads(o.IOThreads)
 	log, closeLogs, err := newLogger(o.Logging, "scheduler", env, res)
 	if err != nil {
 		return nil, nil, err
@@ -123,7 +125,6 @@ func runScheduler(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	setIOThreads(o.IOThreads)
 	srv, closeLogs, err := o.server(env, res)
 	if err != nil {
 		return err
