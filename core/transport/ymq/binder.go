@@ -20,12 +20,15 @@ import (
 // binder is the YMQ BinderSocket (§2.1): it accepts any number of connections and routes
 // by the identity each peer announced.
 type binder struct {
-	addr    address.Address
-	ln      net.Listener
-	ep      endpoint
-	tune    tuning
-	log     *slog.Logger
-	discard bool // publisher: inbound messages and events are dropped
+	addr address.Address
+	ln   net.Listener
+	// local is the fast-path listener for same-host peers (local.go), or nil.
+	local     net.Listener
+	localDone chan struct{}
+	ep        endpoint
+	tune      tuning
+	log       *slog.Logger
+	discard   bool // publisher: inbound messages and events are dropped
 
 	in         chan transport.Inbound
 	closing    chan struct{}
@@ -88,7 +91,20 @@ func bind(ctx context.Context, addr address.Address, opts transport.Options, tun
 		log:      log,
 	}
 	b.ep.owner = b
-	go b.acceptLoop()
+	go func() {
+		defer close(b.acceptDone)
+		b.acceptLoop(b.ln, true)
+	}()
+	if addr.Scheme == address.TCP {
+		b.local = listenLocal(ctx, addr.Host, real.Port)
+	}
+	b.localDone = make(chan struct{})
+	go func() {
+		defer close(b.localDone)
+		if b.local != nil {
+			b.acceptLoop(b.local, false)
+		}
+	}()
 	return b, nil
 }
 
@@ -168,11 +184,12 @@ func removeStaleSocket(path string) error {
 	return nil
 }
 
-func (b *binder) acceptLoop() {
-	defer close(b.acceptDone)
+// acceptLoop serves ln until the binder closes. A fatal error on the main listener closes
+// the binder; on the fast-path listener it only ends that path (peers still have TCP).
+func (b *binder) acceptLoop(ln net.Listener, main bool) {
 	var delay time.Duration
 	for {
-		raw, err := b.ln.Accept()
+		raw, err := ln.Accept()
 		if err != nil {
 			select {
 			case <-b.closing:
@@ -191,6 +208,10 @@ func (b *binder) acceptLoop() {
 					return
 				}
 				continue
+			}
+			if !main {
+				b.log.Warn("ymq: local fast path failed, same-host peers will use TCP", "err", err)
+				return
 			}
 			b.log.Error("ymq: accept failed, closing the socket", "err", err)
 			b.shutdown(fmt.Errorf("accept on %s: %w", b.addr, err))
@@ -463,6 +484,7 @@ func (b *binder) Err() error {
 func (b *binder) Close() error {
 	b.shutdown(transport.ErrClosed)
 	<-b.acceptDone
+	<-b.localDone
 	return nil
 }
 
@@ -481,6 +503,9 @@ func (b *binder) shutdown(cause error) {
 		}
 		b.mu.Unlock()
 		_ = b.ln.Close()
+		if b.local != nil {
+			_ = b.local.Close()
+		}
 		b.wg.Wait()
 		b.mu.Lock()
 		for _, p := range b.peers {

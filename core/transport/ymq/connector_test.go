@@ -351,6 +351,7 @@ func TestConnectUnsupportedScheme(t *testing.T) {
 // TestSocketOptions: TCP_NODELAY and a 30 s keep-alive on accepted and dialed sockets
 // (§2.5).
 func TestSocketOptions(t *testing.T) {
+	t.Setenv(EnvLocal, "0") // TCP, not the same-host fast path
 	b := mustBind(t, "tcp://127.0.0.1:0", opts("server", nil))
 	k := mustConnect(t, b.Addr(), opts("client", nil))
 	recvEvent(t, b, transport.EventConnected, "client")
