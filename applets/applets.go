@@ -16,7 +16,6 @@ import (
 	"syscall"
 
 	"github.com/scaler-go/scaler/core/config"
-	"github.com/scaler-go/scaler/core/keepawake"
 )
 
 // Env is what a command may touch besides its arguments, so commands run in tests without a
@@ -128,9 +127,6 @@ func Run(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "scaler: unknown command %q\n", name)
 		printCommands(env.Stderr)
 		return 2
-	}
-	if err := keepawake.CheckEnv(); err != nil {
-		return report(env.Stderr, a.Name, err)
 	}
 	err := a.Run(ctx, env, rest)
 	return report(env.Stderr, a.Name, err)

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/scaler-go/scaler/core/keepawake"
 )
 
 // magic opens every YMQ byte stream: "YMQ" and protocol version 1.
@@ -250,7 +248,6 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		keepawake.Touch()
 		c.ep.owner.deliver(c, m)
 	}
 }
@@ -438,8 +435,6 @@ func (c *conn) closeWrite() {
 // as possible: prefixes and small payloads are coalesced into one buffer, large payloads go
 // to writev untouched. bufs[0] is kept free for a WebSocket frame header.
 func (c *conn) writeBatch(b batch) error {
-	// A reply is likely soon: keep the CPU from idling until it comes.
-	keepawake.Touch()
 	need := 0
 	for ch := b.head; ch != nil; ch = ch.next {
 		for _, m := range ch.items[:ch.n] {

@@ -12,7 +12,6 @@ import (
 	zmq4 "github.com/pebbe/zmq4"
 
 	"github.com/scaler-go/scaler/core/config/address"
-	"github.com/scaler-go/scaler/core/keepawake"
 	"github.com/scaler-go/scaler/core/transport"
 )
 
@@ -474,9 +473,6 @@ func (e *engine[T]) recycle(batch []outMsg) {
 
 // sendAll writes msgs in order and returns the ones libzmq did not take.
 func (e *engine[T]) sendAll(msgs []outMsg) []outMsg {
-	if len(msgs) > 0 {
-		keepawake.Touch() // a reply is likely soon: keep the CPU from idling until it comes
-	}
 	for i := range msgs {
 		if err := e.send(e.sock, &msgs[i]); err == errAgain {
 			return msgs[i:]
@@ -524,7 +520,6 @@ func (e *engine[T]) recvFrames() ([][]byte, error) {
 			return nil, err
 		}
 		if !more {
-			keepawake.Touch()
 			return e.frames, nil
 		}
 	}
