@@ -359,16 +359,7 @@ func TestSocketOptions(t *testing.T) {
 	b.mu.RLock()
 	accepted := b.peers["client"].conn.raw
 	b.mu.RUnlock()
-	var dialed net.Conn
-	eventually(t, func() error {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		if k.cur == nil {
-			return errors.New("connection not published yet")
-		}
-		dialed = k.cur.raw
-		return nil
-	})
+	dialed := dialedConn(t, k)
 
 	for name, c := range map[string]net.Conn{"accepted": accepted, "dialed": dialed} {
 		rc, err := c.(*net.TCPConn).SyscallConn()

@@ -350,3 +350,19 @@ func (l *rawListener) accept() *rawPeer {
 }
 
 func mustAddr(s string) address.Address { return address.MustParse(s) }
+
+// dialedConn waits for k's connection and returns its socket.
+func dialedConn(t *testing.T, k *connector) net.Conn {
+	t.Helper()
+	var c net.Conn
+	eventually(t, func() error {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		if k.cur == nil {
+			return errors.New("connection not published yet")
+		}
+		c = k.cur.raw
+		return nil
+	})
+	return c
+}

@@ -3,7 +3,6 @@
 package ymq
 
 import (
-	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -12,22 +11,6 @@ import (
 	"github.com/scaler-go/scaler/core/transport"
 	"github.com/scaler-go/scaler/internal/freeport"
 )
-
-// dialedConn waits for k's connection and returns its socket.
-func dialedConn(t *testing.T, k *connector) net.Conn {
-	t.Helper()
-	var c net.Conn
-	eventually(t, func() error {
-		k.mu.Lock()
-		defer k.mu.Unlock()
-		if k.cur == nil {
-			return errors.New("connection not published yet")
-		}
-		c = k.cur.raw
-		return nil
-	})
-	return c
-}
 
 // A same-host connector to a loopback tcp:// binder takes the abstract Unix socket, also
 // for a wildcard bind; with SCALER_YMQ_LOCAL=0 it takes TCP. Messages flow either way.
