@@ -429,10 +429,5 @@ func (m *Model) Clients() []protocol.ClientTasks {
 
 // CapabilityNames joins capability names for display.
 func CapabilityNames(caps []protocol.Capability) string {
-	names := make([]string, 0, len(caps))
-	for _, c := range caps {
-		names = append(names, c.Name)
-	}
-	sort.Strings(names)
-	return strings.Join(names, " ")
+	return strings.Join(protocol.CapabilityNames(caps), " ")
 }

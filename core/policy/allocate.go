@@ -129,19 +129,6 @@ func newAllocator(useCaps bool) *allocator {
 	}
 }
 
-func capNames(caps []protocol.Capability) []string {
-	names := make([]string, 0, len(caps))
-	seen := map[string]bool{}
-	for _, c := range caps {
-		if !seen[c.Name] {
-			seen[c.Name] = true
-			names = append(names, c.Name)
-		}
-	}
-	sort.Strings(names)
-	return names
-}
-
 func (a *allocator) AddWorker(w string, caps []protocol.Capability, queueSize int) bool {
 	if _, ok := a.workers[w]; ok {
 		return false
@@ -152,7 +139,7 @@ func (a *allocator) AddWorker(w string, caps []protocol.Capability, queueSize in
 	e := &workerEntry{id: w, queueSize: queueSize, tasks: map[TaskID]uint64{}, caps: map[string]bool{}}
 	var names []string
 	if a.useCaps {
-		names = capNames(caps)
+		names = protocol.CapabilityNames(caps)
 		for _, n := range names {
 			e.caps[n] = true
 		}

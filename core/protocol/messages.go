@@ -7,7 +7,10 @@
 // of decoded messages alias the input buffer: decoding copies nothing.
 package protocol
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Kind is the union tag of a Message (spec/protocol.md §3.5).
 type Kind uint16
@@ -221,6 +224,20 @@ func enumName(v uint16, names ...string) string {
 type Capability struct {
 	Name  string
 	Value int64
+}
+
+// CapabilityNames returns the distinct names of caps, sorted (nil when there are none):
+// the form in which the scheduler groups tasks and workers and the dashboards show them.
+func CapabilityNames(caps []Capability) []string {
+	if len(caps) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(caps))
+	for _, c := range caps {
+		names = append(names, c.Name)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
 }
 
 // Resource is a process's CPU (percent × 10) and memory in bytes.

@@ -82,7 +82,7 @@ func (s *State) Status(now time.Time) *protocol.StateScheduler {
 			Identity:           ident,
 			LastSeenS:          capped16(now.Sub(mg.lastSeen).Seconds()),
 			MaxTaskConcurrency: mg.hb.MaxTaskConcurrency,
-			Capabilities:       strings.Join(capNames(mg.hb.Capabilities), " "),
+			Capabilities:       strings.Join(protocol.CapabilityNames(mg.hb.Capabilities), " "),
 			PendingWorkers:     uint32(max(0, pending)),
 		})
 	}

@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -106,7 +105,7 @@ func sourceOf(source []byte, peer string) string {
 func (s *State) newTask(id protocol.TaskID, m *protocol.Task, raw []byte, client string) *taskEntry {
 	s.taskSeq++
 	t := &taskEntry{id: id, state: protocol.StateInactive, raw: raw, task: m, client: client, seq: s.taskSeq}
-	names := capNames(m.Capabilities)
+	names := protocol.CapabilityNames(m.Capabilities)
 	t.capKey = strings.Join(names, "\x00")
 	s.tasks[id] = t
 	s.peakTasks = max(s.peakTasks, len(s.tasks))
@@ -145,18 +144,6 @@ func (s *State) admit(now time.Time, t *taskEntry) {
 	}
 	s.unassigned.push(t)
 	s.publishTask(t, "", nil)
-}
-
-func capNames(caps []protocol.Capability) []string {
-	if len(caps) == 0 {
-		return nil
-	}
-	names := make([]string, 0, len(caps))
-	for _, c := range caps {
-		names = append(names, c.Name)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func (s *State) dispatch(t *taskEntry, w string) {
