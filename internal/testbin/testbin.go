@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scaler-go/scaler/core/proc"
 	"github.com/scaler-go/scaler/internal/freeport"
 	"github.com/scaler-go/scaler/internal/syncbuf"
 )
@@ -120,20 +121,7 @@ func (p *Proc) ExitCode() int { return p.Cmd.ProcessState.ExitCode() }
 func (p *Proc) Signal(sig syscall.Signal) { _ = p.Cmd.Process.Signal(sig) }
 
 // Stop sends SIGTERM and waits up to grace, then kills the process group.
-func (p *Proc) Stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
+func (p *Proc) Stop(grace time.Duration) { proc.Stop(p.Cmd, p.done, syscall.SIGTERM, grace) }
 
 // Wait waits for the process to exit within d.
 func (p *Proc) Wait(t testing.TB, d time.Duration) {
