@@ -59,14 +59,18 @@ func isLoopback(host string) bool {
 }
 
 // dialLocal connects to the fast-path socket of a binder on host:port, trying the exact
-// address and then a wildcard bind on that port. It accepts only a listener run by this
+// address ("localhost" also as 127.0.0.1 and ::1) and then a wildcard bind on that port. It accepts only a listener run by this
 // user, so another local user cannot stand in for a scheduler by taking the name first.
 func dialLocal(ctx context.Context, host string, port int) (net.Conn, bool) {
 	if !localEnabled() || !isLoopback(host) {
 		return nil, false
 	}
+	names := []string{localName(host, port)}
+	if host == "localhost" {
+		names = append(names, localName("127.0.0.1", port), localName("::1", port))
+	}
 	var d net.Dialer
-	for _, name := range []string{localName(host, port), localName("", port)} {
+	for _, name := range append(names, localName("", port)) {
 		c, err := d.DialContext(ctx, "unix", name)
 		if err != nil {
 			continue

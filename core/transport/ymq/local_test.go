@@ -20,6 +20,7 @@ func TestLocalFastPath(t *testing.T) {
 		wantUnix          bool
 	}{
 		{"loopback bind", "tcp://127.0.0.1:0", "", true},
+		{"localhost dial", "tcp://127.0.0.1:0", "", true},
 		{"wildcard bind", "tcp://0.0.0.0:0", "", true},
 		{"turned off", "tcp://127.0.0.1:0", "0", false},
 	} {
@@ -30,6 +31,9 @@ func TestLocalFastPath(t *testing.T) {
 			b := mustBind(t, tc.bind, opts("server", nil))
 			addr := b.Addr()
 			addr.Host = "127.0.0.1"
+			if tc.name == "localhost dial" {
+				addr.Host = "localhost"
+			}
 			k := mustConnect(t, addr, opts("client", nil))
 			recvEvent(t, b, transport.EventConnected, "client")
 			c := dialedConn(t, k)
