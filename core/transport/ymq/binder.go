@@ -23,18 +23,17 @@ type binder struct {
 	addr address.Address
 	ln   net.Listener
 	// local is the fast-path listener for same-host peers (local.go), or nil.
-	local     net.Listener
-	localDone chan struct{}
-	ep        endpoint
-	tune      tuning
-	log       *slog.Logger
-	discard   bool // publisher: inbound messages and events are dropped
+	local   net.Listener
+	ep      endpoint
+	tune    tuning
+	log     *slog.Logger
+	discard bool // publisher: inbound messages and events are dropped
 
-	in         chan transport.Inbound
-	closing    chan struct{}
-	acceptDone chan struct{}
-	once       sync.Once
-	err        atomic.Pointer[error]
+	in        chan transport.Inbound
+	closing   chan struct{}
+	accepting sync.WaitGroup // the accept loops of ln and local
+	once      sync.Once
+	err       atomic.Pointer[error]
 
 	// evMu orders peer events: a state change and the event that reports it are one step,
 	// so a consumer never sees a reconnect's EventConnected before the abort it follows.
@@ -71,16 +70,15 @@ func bind(ctx context.Context, addr address.Address, opts transport.Options, tun
 	}
 	log := opts.Log().With("transport", Name, "bind", real.String())
 	b := &binder{
-		addr:       real,
-		ln:         ln,
-		tune:       tune,
-		log:        log,
-		discard:    discard,
-		in:         make(chan transport.Inbound, opts.InboxSize()),
-		closing:    make(chan struct{}),
-		acceptDone: make(chan struct{}),
-		peers:      map[string]*peer{},
-		conns:      map[*conn]struct{}{},
+		addr:    real,
+		ln:      ln,
+		tune:    tune,
+		log:     log,
+		discard: discard,
+		in:      make(chan transport.Inbound, opts.InboxSize()),
+		closing: make(chan struct{}),
+		peers:   map[string]*peer{},
+		conns:   map[*conn]struct{}{},
 	}
 	b.ep = endpoint{
 		identity: opts.Identity,
@@ -91,20 +89,15 @@ func bind(ctx context.Context, addr address.Address, opts transport.Options, tun
 		log:      log,
 	}
 	b.ep.owner = b
-	go func() {
-		defer close(b.acceptDone)
-		b.acceptLoop(b.ln, true)
-	}()
+	// Both listeners exist before either loop runs: a fatal accept error shuts the binder
+	// down, and that must close the fast-path listener too.
 	if addr.Scheme == address.TCP {
 		b.local = listenLocal(ctx, addr.Host, real.Port)
 	}
-	b.localDone = make(chan struct{})
-	go func() {
-		defer close(b.localDone)
-		if b.local != nil {
-			b.acceptLoop(b.local, false)
-		}
-	}()
+	b.accepting.Go(func() { b.acceptLoop(b.ln, true) })
+	if b.local != nil {
+		b.accepting.Go(func() { b.acceptLoop(b.local, false) })
+	}
 	return b, nil
 }
 
@@ -483,8 +476,7 @@ func (b *binder) Err() error {
 // Messages. It waits for all connection goroutines.
 func (b *binder) Close() error {
 	b.shutdown(transport.ErrClosed)
-	<-b.acceptDone
-	<-b.localDone
+	b.accepting.Wait()
 	return nil
 }
 

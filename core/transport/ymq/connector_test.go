@@ -13,6 +13,7 @@ import (
 
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/internal/freeport"
 )
 
 // TestConnectorEndsOnFIN: a peer that closes with a FIN is gone for good (§2.4).
@@ -66,12 +67,7 @@ func connectThenLoseServer(t *testing.T, o transport.Options) *connector {
 	p := l.accept()
 	p.write(handshakeBytes("server"))
 	p.expectHandshake("client")
-	eventually(t, func() error {
-		if k.PeerIdentity() == "" {
-			return errors.New("not connected yet")
-		}
-		return nil
-	})
+	waitPeerIdentity(t, k, "server")
 	_ = l.ln.Close()
 	p.reset()
 	return k
@@ -152,12 +148,7 @@ func TestConnectorRefusesIdentityChange(t *testing.T) {
 	p := l.accept()
 	p.write(handshakeBytes("scheduler-1"))
 	p.expectHandshake("client")
-	eventually(t, func() error {
-		if k.PeerIdentity() != "scheduler-1" {
-			return errors.New("identity not learnt yet")
-		}
-		return nil
-	})
+	waitPeerIdentity(t, k, "scheduler-1")
 	if err := k.Send([]byte("for scheduler-1 only")); err != nil {
 		t.Fatal(err)
 	}
@@ -196,12 +187,7 @@ func TestConnectorGivesUpOnIdentityChange(t *testing.T) {
 	k := mustConnect(t, l.addr(), o)
 	p := l.accept()
 	p.write(handshakeBytes("old"))
-	eventually(t, func() error {
-		if k.PeerIdentity() != "old" {
-			return errors.New("identity not learnt yet")
-		}
-		return nil
-	})
+	waitPeerIdentity(t, k, "old")
 	p.reset()
 	for range 3 { // the first attempt and two retries
 		q := l.accept()
@@ -216,13 +202,11 @@ func TestConnectorGivesUpOnIdentityChange(t *testing.T) {
 
 // closedPort returns an address where nothing listens.
 func closedPort(t *testing.T) address.Address {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Run(1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := address.MustParse("tcp://" + ln.Addr().String())
-	_ = ln.Close()
-	return a
+	return address.Address{Scheme: address.TCP, Host: "127.0.0.1", Port: port}
 }
 
 // TestConnectRetrySchedule: the first attempt at once, MaxRetries retries after it, then

@@ -349,7 +349,17 @@ func (l *rawListener) accept() *rawPeer {
 	return newRawPeer(l.t, r.c)
 }
 
-func mustAddr(s string) address.Address { return address.MustParse(s) }
+// waitPeerIdentity waits until k has learnt the identity its peer announced, and checks
+// that it is want.
+func waitPeerIdentity(t testing.TB, k *connector, want string) {
+	t.Helper()
+	eventually(t, func() error {
+		if id := k.PeerIdentity(); id != want {
+			return fmt.Errorf("peer identity %q, want %q", id, want)
+		}
+		return nil
+	})
+}
 
 // dialedConn waits for k's connection and returns its socket.
 func dialedConn(t *testing.T, k *connector) net.Conn {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/internal/freeport"
 )
 
 // echoServerEnv makes the test binary an echo process: a ymq binder at the given address
@@ -67,7 +68,11 @@ func runEchoServer(addr string) int {
 // processes, which a task pays twice (client → scheduler → worker and back). The same run
 // times raw TCP ping-pong to the same process as the baseline.
 func BenchmarkRoundTripProcess(b *testing.B) {
-	port := freePortPair(b)
+	// The echo process takes the port and the next one.
+	port, err := freeport.Run(2)
+	if err != nil {
+		b.Fatal(err)
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=tcp://127.0.0.1:%d", echoServerEnv, port))
 	stdin, _ := cmd.StdinPipe()
@@ -124,23 +129,4 @@ func BenchmarkRoundTripProcess(b *testing.B) {
 func median(d []time.Duration) time.Duration {
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[len(d)/2]
-}
-
-// freePortPair finds a port p with p+1 free too.
-func freePortPair(b *testing.B) int {
-	for range 50 {
-		l1, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		p := l1.Addr().(*net.TCPAddr).Port
-		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
-		l1.Close()
-		if err == nil {
-			l2.Close()
-			return p
-		}
-	}
-	b.Fatal("no free port pair")
-	return 0
 }

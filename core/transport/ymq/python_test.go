@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/scaler-go/scaler/core/config/address"
 )
 
 // TestPythonSubscriber runs the standalone Python YMQ subscriber of the interop captures
@@ -19,7 +21,7 @@ func TestPythonSubscriber(t *testing.T) {
 	if err != nil {
 		t.Skip("python3 not installed")
 	}
-	pub, err := Backend{}.Publish(context.Background(), mustAddr("tcp://127.0.0.1:0"), opts("monitor", nil))
+	pub, err := Backend{}.Publish(context.Background(), address.MustParse("tcp://127.0.0.1:0"), opts("monitor", nil))
 	if err != nil {
 		t.Fatal(err)
 	}

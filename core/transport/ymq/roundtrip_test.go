@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -90,12 +89,7 @@ func TestRoundTrip(t *testing.T) {
 					t.Fatalf("binder message %d: %d bytes, want %d", i, len(ev.Data), len(want))
 				}
 			}
-			eventually(t, func() error {
-				if id := k.PeerIdentity(); id != "server" {
-					return fmt.Errorf("PeerIdentity %q", id)
-				}
-				return nil
-			})
+			waitPeerIdentity(t, k, "server")
 			for i := range n {
 				if err := b.Send("client", testPayload(i)); err != nil {
 					t.Fatal(err)
