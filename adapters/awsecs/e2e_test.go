@@ -13,9 +13,6 @@ import (
 	"github.com/scaler-go/scaler/adapters/awscommon/awsfake"
 	"github.com/scaler-go/scaler/core/client"
 	"github.com/scaler-go/scaler/internal/testbin"
-
-	// The Go client needs a transport backend.
-	_ "github.com/scaler-go/scaler/core/transport/ymq"
 )
 
 // End to end: `scaler_worker_manager aws_raw_ecs` runs as a process against the HTTP fake
@@ -71,21 +68,14 @@ func TestEndToEndThroughFakeECS(t *testing.T) {
 		}
 	})
 
-	c := testbin.StartCluster(t, nil, 0, "--policy-content", "allocate=even_load; scaling=vanilla")
 	env := awsfake.Env("AWS_ENDPOINT_URL_ECS="+srv.URL, "AWS_ENDPOINT_URL_IAM="+srv.URL)
-	mgr := testbin.Start(t, env, "scaler_worker_manager", "aws_raw_ecs", c.Address(),
+	c, mgr, cl := awsfake.StartManager(t, env, "aws_raw_ecs",
 		"--worker-manager-id", "wm-ecs-e2e", "--ecs-subnets", "subnet-0abc123,subnet-0def456", "--ecs-task-cpu", "2",
 		"--max-task-concurrency", "4", "--heartbeat-interval-seconds", "1",
 		"--aws-access-key-id", "AKIDTEST", "--aws-secret-access-key", "secret")
-	mgr.WaitOutput(t, "scheduler accepted the worker manager", 30*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cl, err := client.Connect(ctx, c.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	// The first scale-up is refused: the manager logs one line and tries again later.
 	f.Add("RunTask", 1, awsfake.Err("AccessDeniedException", "User: arn:aws:iam::1:user/x is not authorized to perform: ecs:RunTask"))
 	var fs []*client.Future

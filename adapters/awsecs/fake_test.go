@@ -246,55 +246,19 @@ func (f *fakeECS) AttachRolePolicy(_ context.Context, in *iam.AttachRolePolicyIn
 // newHTTPFake serves f as the ECS (awsJson1_1) and IAM (awsQuery) endpoints.
 func newHTTPFake(t *testing.T, f *fakeECS) *httptest.Server {
 	ctx := context.Background()
+	ecsOps := awsfake.JSONOps{
+		"DescribeClusters":       awsfake.JSONOp(f.DescribeClusters),
+		"CreateCluster":          awsfake.JSONOp(f.CreateCluster),
+		"DescribeTaskDefinition": awsfake.JSONOp(f.DescribeTaskDefinition),
+		"RegisterTaskDefinition": awsfake.JSONOp(f.RegisterTaskDefinition),
+		"RunTask":                awsfake.JSONOp(f.RunTask),
+		"StopTask":               awsfake.JSONOp(f.StopTask),
+		"DescribeTasks":          awsfake.JSONOp(f.DescribeTasks),
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if target := r.Header.Get("X-Amz-Target"); target != "" {
 			op := target[strings.LastIndexByte(target, '.')+1:]
-			var out any
-			var err error
-			switch op {
-			case "DescribeClusters":
-				var in ecs.DescribeClustersInput
-				if err = awsfake.DecodeJSON(r, &in); err == nil {
-					out, err = f.DescribeClusters(ctx, &in)
-				}
-			case "CreateCluster":
-				var in ecs.CreateClusterInput
-				if err = awsfake.DecodeJSON(r, &in); err == nil {
-					out, err = f.CreateCluster(ctx, &in)
-				}
-			case "DescribeTaskDefinition":
-				var in ecs.DescribeTaskDefinitionInput
-				if err = awsfake.DecodeJSON(r, &in); err == nil {
-					out, err = f.DescribeTaskDefinition(ctx, &in)
-				}
-			case "RegisterTaskDefinition":
-				var in ecs.RegisterTaskDefinitionInput
-				if err = awsfake.DecodeJSON(r, &in); err == nil {
-					out, err = f.RegisterTaskDefinition(ctx, &in)
-				}
-			case "RunTask":
-				var in ecs.RunTaskInput
-				if err = awsfake.DecodeJSON(r, &in); err == nil {
-					out, err = f.RunTask(ctx, &in)
-				}
-			case "StopTask":
-				var in ecs.StopTaskInput
-				if err = awsfake.DecodeJSON(r, &in); err == nil {
-					out, err = f.StopTask(ctx, &in)
-				}
-			case "DescribeTasks":
-				var in ecs.DescribeTasksInput
-				if err = awsfake.DecodeJSON(r, &in); err == nil {
-					out, err = f.DescribeTasks(ctx, &in)
-				}
-			default:
-				err = awsfake.Err("UnknownOperationException", "fake ECS does not implement %s", op)
-			}
-			if err != nil {
-				awsfake.WriteJSONError(w, err)
-				return
-			}
-			awsfake.WriteJSON(w, out)
+			ecsOps.Serve(w, r, op, awsfake.Err("UnknownOperationException", "fake ECS does not implement %s", op))
 			return
 		}
 		// IAM speaks awsQuery: a form body, an XML answer.

@@ -19,9 +19,6 @@ import (
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/internal/pyclient"
 	"github.com/scaler-go/scaler/internal/testbin"
-
-	// The Go client needs a transport backend.
-	_ "github.com/scaler-go/scaler/core/transport/ymq"
 )
 
 // The real SDK clients against the Batch REST fake and gofakes3, jobs run in-process.
@@ -110,19 +107,12 @@ func TestEndToEndThroughFakeBatch(t *testing.T) {
 		}
 	})
 
-	c := testbin.StartCluster(t, nil, 0, "--policy-content", "allocate=even_load; scaling=vanilla")
-	mgr := testbin.Start(t, awsEnv, "scaler_worker_manager", "aws_hpc", c.Address(),
+	c, mgr, cl := awsfake.StartManager(t, awsEnv, "aws_hpc",
 		"--worker-manager-id", "wm-batch-e2e", "--job-queue", "scaler-job-queue", "--job-definition", "scaler-job-definition",
 		"--s3-bucket", bucket, "--max-concurrent-jobs", "8", "--heartbeat-interval-seconds", "1")
-	mgr.WaitOutput(t, "scheduler accepted the worker manager", 30*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cl, err := client.Connect(ctx, c.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var fs []*client.Future
 	for i := 0; i < 12; i++ {
 		fs = append(fs, cl.Submit("add", i, 1000))

@@ -167,36 +167,15 @@ func (f *fakeBatch) submitted() []*fakeJob {
 	return append([]*fakeJob(nil), f.order...)
 }
 
-// serveHTTP is the Batch REST JSON API over f.
+// newBatchHTTP serves f as the Batch REST JSON API.
 func newBatchHTTP(t *testing.T, f *fakeBatch) *httptest.Server {
-	ctx := context.Background()
+	ops := awsfake.JSONOps{
+		"/v1/submitjob":    awsfake.JSONOp(f.SubmitJob),
+		"/v1/describejobs": awsfake.JSONOp(f.DescribeJobs),
+		"/v1/terminatejob": awsfake.JSONOp(f.TerminateJob),
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var out any
-		var err error
-		switch r.URL.Path {
-		case "/v1/submitjob":
-			var in batch.SubmitJobInput
-			if err = awsfake.DecodeJSON(r, &in); err == nil {
-				out, err = f.SubmitJob(ctx, &in)
-			}
-		case "/v1/describejobs":
-			var in batch.DescribeJobsInput
-			if err = awsfake.DecodeJSON(r, &in); err == nil {
-				out, err = f.DescribeJobs(ctx, &in)
-			}
-		case "/v1/terminatejob":
-			var in batch.TerminateJobInput
-			if err = awsfake.DecodeJSON(r, &in); err == nil {
-				out, err = f.TerminateJob(ctx, &in)
-			}
-		default:
-			err = awsfake.Err("ClientException", "fake Batch does not serve %s", r.URL.Path)
-		}
-		if err != nil {
-			awsfake.WriteJSONError(w, err)
-			return
-		}
-		awsfake.WriteJSON(w, out)
+		ops.Serve(w, r, r.URL.Path, awsfake.Err("ClientException", "fake Batch does not serve %s", r.URL.Path))
 	}))
 	t.Cleanup(srv.Close)
 	return srv

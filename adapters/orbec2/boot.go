@@ -1,6 +1,7 @@
 package orbec2
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -115,7 +116,7 @@ func (b *BinarySource) upload(ctx context.Context) (key, sum string, err error) 
 	sum = hex.EncodeToString(h[:])
 	key = strings.Trim(b.Prefix+"/"+safeName(b.ManagerID)+"/scaler-"+sum[:16], "/")
 	if _, err := b.S3.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b.Bucket), Key: aws.String(key),
-		Body: strings.NewReader(string(data)), ContentLength: aws.Int64(int64(len(data)))}); err != nil {
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data)))}); err != nil {
 		return "", "", awscommon.Wrap(err, "upload the scaler binary to s3://"+b.Bucket+"/"+key)
 	}
 	b.key, b.sum = key, sum

@@ -17,9 +17,6 @@ import (
 	"github.com/scaler-go/scaler/adapters/awscommon/awsfake"
 	"github.com/scaler-go/scaler/core/client"
 	"github.com/scaler-go/scaler/internal/testbin"
-
-	// The Go client needs a transport backend.
-	_ "github.com/scaler-go/scaler/core/transport/ymq"
 )
 
 // host is a fake EC2 instance: its user data ran as a bash script in a directory standing
@@ -90,21 +87,14 @@ func TestEndToEndThroughFakeEC2(t *testing.T) {
 		}
 	})
 
-	c := testbin.StartCluster(t, nil, 0, "--policy-content", "allocate=even_load; scaling=vanilla")
 	env := awsfake.Env("AWS_ENDPOINT_URL_EC2="+ec2srv.URL, "AWS_ENDPOINT_URL_S3="+s3srv.URL, "AWS_ACCESS_KEY_ID=AKIDTEST",
 		"AWS_SECRET_ACCESS_KEY=secret")
-	mgr := testbin.Start(t, env, "scaler_worker_manager", "orb_aws_ec2", c.Address(),
+	c, mgr, cl := awsfake.StartManager(t, env, "orb_aws_ec2",
 		"--worker-manager-id", "wm-orb-e2e", "--image-id", LatestAL2023, "--instance-type", "t3.medium",
 		"--scaler-binary-s3-bucket", "scaler-bin", "--max-task-concurrency", "4", "--heartbeat-interval-seconds", "1")
-	mgr.WaitOutput(t, "scheduler accepted the worker manager", 30*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	cl, err := client.Connect(ctx, c.Address())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var fs []*client.Future
 	for i := 0; i < 16; i++ {
 		fs = append(fs, cl.Submit("sleep", 0.2))

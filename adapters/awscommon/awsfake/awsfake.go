@@ -2,8 +2,8 @@
 // clients: the fakes keep their state in Go values shaped like the SDK's input and output
 // types, and these helpers translate them to and from the JSON protocols (awsJson1_1 for
 // ECS, restJson1 for Batch) and write AWS-shaped errors. It also gives the SDK
-// configuration and environment the tests share, and an S3 served by gofakes3. Only tests
-// import it.
+// configuration and environment the tests share, an S3 served by gofakes3, and the
+// scheduler, manager and client every end-to-end test starts with. Only tests import it.
 package awsfake
 
 import (
@@ -123,6 +123,37 @@ func lowerKeys(v any) any {
 		return x
 	}
 	return v
+}
+
+// JSONOps are the operations of a JSON protocol fake by name (see JSONOp).
+type JSONOps map[string]func(*http.Request) (any, error)
+
+// JSONOp adapts a fake's method, shaped like the SDK client's, to a JSON protocol request:
+// the SDK input is decoded from the body.
+func JSONOp[In, Out, Opt any](op func(context.Context, *In, ...Opt) (Out, error)) func(*http.Request) (any, error) {
+	return func(r *http.Request) (any, error) {
+		var in In
+		if err := DecodeJSON(r, &in); err != nil {
+			return nil, err
+		}
+		return op(r.Context(), &in)
+	}
+}
+
+// Serve answers r with the operation called name: its output as the wire JSON, or its
+// error (unknown, when the fake has no such operation) as a JSON protocol error.
+func (ops JSONOps) Serve(w http.ResponseWriter, r *http.Request, name string, unknown error) {
+	op, ok := ops[name]
+	if !ok {
+		WriteJSONError(w, unknown)
+		return
+	}
+	out, err := op(r)
+	if err != nil {
+		WriteJSONError(w, err)
+		return
+	}
+	WriteJSON(w, out)
 }
 
 // WriteJSONError writes err as a JSON protocol error: {"__type": code, "message": ...} with
