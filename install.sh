@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PREFIX="${PREFIX:-/usr/local}"
-GO_MIN_MINOR=26                                # go.mod says go 1.26.0
+GO_MIN_MINOR=26 # go.mod says go 1.26.0
 
 say() { printf 'install.sh: %s\n' "$*"; }
 die() {

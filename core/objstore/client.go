@@ -60,6 +60,26 @@ type Info struct {
 	Bytes uint64
 }
 
+// infoPayloadSize is the size of an info response's payload: the three totals as
+// little-endian uint64s, in the order of Info's fields.
+const infoPayloadSize = 24
+
+func (i Info) encode() []byte {
+	p := make([]byte, 0, infoPayloadSize)
+	p = binary.LittleEndian.AppendUint64(p, i.Objects)
+	p = binary.LittleEndian.AppendUint64(p, i.Contents)
+	return binary.LittleEndian.AppendUint64(p, i.Bytes)
+}
+
+// decodeInfo reads an info payload, which must be infoPayloadSize bytes long.
+func decodeInfo(p []byte) Info {
+	return Info{
+		Objects:  binary.LittleEndian.Uint64(p),
+		Contents: binary.LittleEndian.Uint64(p[8:]),
+		Bytes:    binary.LittleEndian.Uint64(p[16:]),
+	}
+}
+
 // Client is a connection to an object storage server. It is safe for concurrent use, and
 // requests from many goroutines are pipelined on the one connection: each is written as soon
 // as it is made and answered whenever the server answers it (gets of missing objects wait
@@ -483,14 +503,10 @@ func (c *Client) answer(k *call, h protocol.OSSHeader, payload []byte) {
 	case k.op == protocol.OSSInfo:
 		if h.Type != protocol.OSSInfoOK {
 			bad("response type %d, want %d", h.Type, protocol.OSSInfoOK)
-		} else if len(payload) != 24 {
-			bad("%d-byte payload, want 24", len(payload))
+		} else if len(payload) != infoPayloadSize {
+			bad("%d-byte payload, want %d", len(payload), infoPayloadSize)
 		} else {
-			k.info = Info{
-				Objects:  binary.LittleEndian.Uint64(payload),
-				Contents: binary.LittleEndian.Uint64(payload[8:]),
-				Bytes:    binary.LittleEndian.Uint64(payload[16:]),
-			}
+			k.info = decodeInfo(payload)
 		}
 	}
 	c.complete(k, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/scaler-go/scaler/core/config/address"
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/transport"
+	"github.com/scaler-go/scaler/internal/testbin"
 )
 
 func dialClient(t testing.TB, backend transport.Backend, addr address.Address, identity string, log ...*testLog) *Client {
@@ -206,7 +207,7 @@ func clientSuite(t *testing.T, backend transport.Backend, addr func(testing.TB) 
 			t.Fatal(err)
 		}
 		// The late answer of the abandoned get is read and dropped.
-		checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+		testbin.Eventually(t, 5*time.Second, func() error {
 			if len(lb.buf.lines("response to no pending request")) != 1 {
 				return errors.New("late answer not seen")
 			}
@@ -255,7 +256,7 @@ func clientSuite(t *testing.T, backend transport.Backend, addr func(testing.TB) 
 // goroutine is known to be on the wire.
 func waitPending(t testing.TB, c *Client, n int) {
 	t.Helper()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	testbin.Eventually(t, 5*time.Second, func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if len(c.pending) != n {
@@ -487,7 +488,7 @@ func TestClientAsyncFailureIsLogged(t *testing.T) {
 	}
 	h, _ := s.request(t)
 	s.reply(t, respSetOK(h.ID, a)...)
-	checkFor(t, 5*time.Second, 5*time.Millisecond, func() error {
+	testbin.Eventually(t, 5*time.Second, func() error {
 		if len(lb.buf.lines("delete failed", a.String())) != 1 {
 			return fmt.Errorf("no log line; log:\n%s", lb.buf)
 		}

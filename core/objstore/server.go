@@ -67,13 +67,19 @@ func NewServer(opts ServerOptions) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	seed := maphash.MakeSeed()
 	return &Server{
 		opts:  opts,
 		log:   log,
-		hash:  func(b []byte) uint64 { return maphash.Bytes(seed, b) },
+		hash:  seededHash(),
 		ready: make(chan struct{}),
 	}
+}
+
+// seededHash returns a content hash with a seed of its own, so that no peer can predict
+// which payloads collide.
+func seededHash() func([]byte) uint64 {
+	seed := maphash.MakeSeed()
+	return func(b []byte) uint64 { return maphash.Bytes(seed, b) }
 }
 
 // Bind starts listening. Run must follow, since only Run closes the listener.

@@ -25,7 +25,12 @@ func runServer(t testing.TB, backend transport.Backend, opts ServerOptions) *Ser
 	if opts.Logger == nil {
 		opts.Logger, _ = testLogger()
 	}
-	s := NewServer(opts)
+	return startServer(t, NewServer(opts))
+}
+
+// startServer runs s until the test ends, checking that Run returned nil.
+func startServer(t testing.TB, s *Server) *Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- s.Run(ctx) }()
@@ -276,16 +281,7 @@ func TestServerDedupOfLargeObjects(t *testing.T) {
 			if tc.hash != nil {
 				s.hash = tc.hash
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			errc := make(chan error, 1)
-			go func() { errc <- s.Run(ctx) }()
-			defer func() {
-				cancel()
-				if err := <-errc; err != nil {
-					t.Error(err)
-				}
-			}()
-			<-s.Ready()
+			startServer(t, s)
 			p, err := n.binder(s.Addr()).dial("p")
 			if err != nil {
 				t.Fatal(err)

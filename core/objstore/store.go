@@ -2,7 +2,6 @@ package objstore
 
 import (
 	"bytes"
-	"encoding/binary"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -242,12 +241,8 @@ func (s *store) info(peer string, h protocol.OSSHeader) {
 }
 
 func (s *store) answerInfo(peer string, id protocol.ObjectID, reqID uint64) {
-	s.respond(peer, id, reqID, protocol.OSSInfoOK, 24)
-	p := make([]byte, 0, 24)
-	p = binary.LittleEndian.AppendUint64(p, uint64(len(s.objects)))
-	p = binary.LittleEndian.AppendUint64(p, s.contents)
-	p = binary.LittleEndian.AppendUint64(p, s.bytes)
-	s.out.send(peer, p)
+	s.respond(peer, id, reqID, protocol.OSSInfoOK, infoPayloadSize)
+	s.out.send(peer, Info{Objects: uint64(len(s.objects)), Contents: s.contents, Bytes: s.bytes}.encode())
 }
 
 func (s *store) defer_(key protocol.ObjectID, w waiter) {

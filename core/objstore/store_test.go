@@ -3,7 +3,6 @@ package objstore
 import (
 	"bytes"
 	"fmt"
-	"hash/maphash"
 	"slices"
 	"strings"
 	"testing"
@@ -11,11 +10,6 @@ import (
 	"github.com/scaler-go/scaler/core/protocol"
 	"github.com/scaler-go/scaler/core/transport"
 )
-
-func seededHash() func([]byte) uint64 {
-	seed := maphash.MakeSeed()
-	return func(b []byte) uint64 { return maphash.Bytes(seed, b) }
-}
 
 // constantHash makes every payload collide.
 func constantHash([]byte) uint64 { return 42 }

@@ -313,11 +313,18 @@ func (r *fastReader) listAt(p int) (start, code, count int, null bool) {
 	return w * 8, code, count, false
 }
 
-// bytes reads a Data field at pointer word p: nil for a null pointer, aliasing otherwise.
-func (r *fastReader) bytes(p int, ok bool) []byte {
+// bytes reads the Data field in pointer slot i of s: nil for a null pointer (or a slot
+// that s is too small to have, as Cap'n Proto reads it), aliasing otherwise.
+func (r *fastReader) bytes(s fastStruct, i int) []byte {
+	p, ok := s.ptrWord(i)
 	if !ok {
 		return nil
 	}
+	return r.bytesAt(p)
+}
+
+// bytesAt reads the Data pointer at word p.
+func (r *fastReader) bytesAt(p int) []byte {
 	start, code, count, null := r.listAt(p)
 	if null {
 		return nil
@@ -329,8 +336,8 @@ func (r *fastReader) bytes(p int, ok bool) []byte {
 	return r.seg[start : start+count : start+count]
 }
 
-func (r *fastReader) text(p int, ok bool) string {
-	b := r.bytes(p, ok)
+func (r *fastReader) text(s fastStruct, i int) string {
+	b := r.bytes(s, i)
 	if len(b) == 0 {
 		return ""
 	}
@@ -341,7 +348,8 @@ func (r *fastReader) text(p int, ok bool) string {
 	return string(b[:len(b)-1])
 }
 
-func (r *fastReader) dataList(p int, ok bool) [][]byte {
+func (r *fastReader) dataList(s fastStruct, i int) [][]byte {
+	p, ok := s.ptrWord(i)
 	if !ok {
 		return nil
 	}
@@ -358,7 +366,7 @@ func (r *fastReader) dataList(p int, ok bool) [][]byte {
 	}
 	out := make([][]byte, count)
 	for i := range out {
-		out[i] = r.bytes(start/8+i, true)
+		out[i] = r.bytesAt(start/8 + i)
 		if !r.ok {
 			return nil
 		}
@@ -367,7 +375,8 @@ func (r *fastReader) dataList(p int, ok bool) [][]byte {
 }
 
 // composite returns the elements of a composite list as structs.
-func (r *fastReader) composite(p int, ok bool) []fastStruct {
+func (r *fastReader) composite(s fastStruct, i int) []fastStruct {
+	p, ok := s.ptrWord(i)
 	if !ok {
 		return nil
 	}
@@ -402,39 +411,31 @@ func (r *fastReader) composite(p int, ok bool) []fastStruct {
 	return out
 }
 
-func (r *fastReader) capabilities(p int, ok bool) []Capability {
-	els := r.composite(p, ok)
+func (r *fastReader) capabilities(s fastStruct, i int) []Capability {
+	els := r.composite(s, i)
 	if len(els) == 0 {
 		return nil
 	}
 	out := make([]Capability, len(els))
 	for i, e := range els {
-		w, ok := e.ptrWord(0)
-		out[i] = Capability{Name: r.text(w, ok), Value: int64(r.u64(e, 0))}
+		out[i] = Capability{Name: r.text(e, 0), Value: int64(r.u64(e, 0))}
 	}
 	return out
 }
 
 func (r *fastReader) task(s fastStruct) *Task {
 	t := &Task{}
-	w, ok := s.ptrWord(0)
-	t.TaskID = r.bytes(w, ok)
-	w, ok = s.ptrWord(1)
-	t.Source = r.bytes(w, ok)
-	w, ok = s.ptrWord(2)
-	t.Metadata = r.bytes(w, ok)
-	w, ok = s.ptrWord(3)
-	t.FuncObjectID = r.bytes(w, ok)
-	w, ok = s.ptrWord(4)
-	if els := r.composite(w, ok); len(els) > 0 {
+	t.TaskID = r.bytes(s, 0)
+	t.Source = r.bytes(s, 1)
+	t.Metadata = r.bytes(s, 2)
+	t.FuncObjectID = r.bytes(s, 3)
+	if els := r.composite(s, 4); len(els) > 0 {
 		t.Args = make([]Argument, len(els))
 		for i, e := range els {
-			pw, pok := e.ptrWord(0)
-			t.Args[i] = Argument{Type: ArgumentType(r.u16(e, 0)), Data: r.bytes(pw, pok)}
+			t.Args[i] = Argument{Type: ArgumentType(r.u16(e, 0)), Data: r.bytes(e, 0)}
 		}
 	}
-	w, ok = s.ptrWord(5)
-	t.Capabilities = r.capabilities(w, ok)
+	t.Capabilities = r.capabilities(s, 5)
 	return t
 }
 
@@ -460,23 +461,18 @@ func fastDecode(b []byte) (Message, bool) {
 	case KindTaskResult:
 		s := r.structAt(p)
 		res := &TaskResult{Type: TaskResultType(r.u16(s, 0))}
-		w, ok := s.ptrWord(0)
-		res.TaskID = r.bytes(w, ok)
-		w, ok = s.ptrWord(1)
-		res.Metadata = r.bytes(w, ok)
-		w, ok = s.ptrWord(2)
-		res.Results = r.dataList(w, ok)
+		res.TaskID = r.bytes(s, 0)
+		res.Metadata = r.bytes(s, 1)
+		res.Results = r.dataList(s, 2)
 		m = res
 	case KindObjectInstruction:
 		s := r.structAt(p)
 		oi := &ObjectInstruction{Type: InstructionType(r.u16(s, 0))}
-		w, ok := s.ptrWord(0)
-		oi.User = r.bytes(w, ok)
-		if w, ok = s.ptrWord(1); ok && r.ptr(w) != 0 {
+		oi.User = r.bytes(s, 0)
+		if w, ok := s.ptrWord(1); ok && r.ptr(w) != 0 {
 			md := r.structAt(w)
-			mw, mok := md.ptrWord(0)
-			oi.IDs = r.dataList(mw, mok)
-			if mw, mok = md.ptrWord(1); mok {
+			oi.IDs = r.dataList(md, 0)
+			if mw, mok := md.ptrWord(1); mok {
 				start, code, count, null := r.listAt(mw)
 				if !null {
 					if code != 3 {
@@ -489,8 +485,7 @@ func fastDecode(b []byte) (Message, bool) {
 					}
 				}
 			}
-			mw, mok = md.ptrWord(2)
-			oi.Names = r.dataList(mw, mok)
+			oi.Names = r.dataList(md, 2)
 		}
 		m = oi
 	default:
