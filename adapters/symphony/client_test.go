@@ -15,10 +15,10 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +26,7 @@ import (
 	"github.com/scaler-go/scaler/adapters/symphony"
 	"github.com/scaler-go/scaler/adapters/symphony/symresttest"
 	"github.com/scaler-go/scaler/internal/pyclient"
+	"github.com/scaler-go/scaler/internal/testbin"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -235,14 +236,10 @@ func TestClientTLS(t *testing.T) {
 	}
 }
 
+// closedPort returns a loopback address nothing listens on (yet).
 func closedPort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(testbin.FreePorts(t, 1))
 }
 
 // Each way SYMREST can be unusable gives one line with what to check, and a kind the

@@ -3,7 +3,7 @@ package symphony_test
 import (
 	"context"
 	"errors"
-	"net"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,6 +64,17 @@ func wait(t *testing.T, c *pyclient.Client, id protocol.TaskID) *pyclient.Result
 		t.Fatal(err)
 	}
 	return r
+}
+
+// waitFakeSubmitted waits until n tasks have reached the fake Symphony.
+func waitFakeSubmitted(t *testing.T, fake *symresttest.Server, n int) {
+	t.Helper()
+	testbin.Eventually(t, 30*time.Second, func() error {
+		if got := fake.Submitted(); got != n {
+			return fmt.Errorf("%d of %d tasks in Symphony", got, n)
+		}
+		return nil
+	})
 }
 
 func alive(t *testing.T, p *testbin.Proc) {
@@ -166,12 +177,7 @@ func TestEndToEndCancelAndSessionLoss(t *testing.T) {
 
 	fake.Hold()
 	inSymphony := submit(t, pc, "echo", echo, pyclient.Pickle(t, "", "'A'"))
-	testbin.Eventually(t, 30*time.Second, func() error {
-		if fake.Submitted() != 1 {
-			return errors.New("not in Symphony yet")
-		}
-		return nil
-	})
+	waitFakeSubmitted(t, fake, 1)
 	waiting := submit(t, pc, "echo", echo, pyclient.Pickle(t, "", "'B'"))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	if typ, err := pc.Cancel(ctx, inSymphony); err == nil {
@@ -198,12 +204,7 @@ func TestEndToEndCancelAndSessionLoss(t *testing.T) {
 
 	fake.Hold()
 	lost := submit(t, pc, "echo", echo, pyclient.Pickle(t, "", "'C'"))
-	testbin.Eventually(t, 30*time.Second, func() error {
-		if fake.Submitted() != 2 {
-			return errors.New("not in Symphony yet")
-		}
-		return nil
-	})
+	waitFakeSubmitted(t, fake, 2)
 	fake.LoseSessions()
 	r := wait(t, pc, lost)
 	if got := pyclient.Describe(t, r.Payload); r.Type != protocol.ResultFailed || !strings.HasPrefix(got, "RuntimeError|") || !strings.Contains(got, "was lost") {
@@ -223,12 +224,7 @@ func TestEndToEndCancelAndSessionLoss(t *testing.T) {
 func TestEndToEndBadSettings(t *testing.T) {
 	cluster := testbin.StartCluster(t, nil, 0)
 	t.Run("unreachable, then up", func(t *testing.T) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
+		addr := closedPort(t)
 		mgr := startManager(t, nil, cluster.Address(), "http://"+addr)
 		mgr.WaitOutput(t, "is unreachable", 30*time.Second)
 		mgr.WaitOutput(t, "check --symrest-url", time.Second)
@@ -288,12 +284,7 @@ func TestEndToEndBadSettings(t *testing.T) {
 // the task waits; after a restart of the "master" (sessions gone) a new session runs it.
 func TestLauncherTOML(t *testing.T) {
 	pyclient.Require(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	symAddr := l.Addr().String()
-	l.Close()
+	symAddr := closedPort(t)
 	fake := symresttest.Start(t, symresttest.Options{Addr: symAddr})
 	port := testbin.FreePorts(t, 3)
 	sched := "tcp://127.0.0.1:" + strconv.Itoa(port)

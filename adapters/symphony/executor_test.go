@@ -197,6 +197,12 @@ func (b *memBackend) snapshot() (calls []string, maxFlight, submitted int) {
 	return append([]string(nil), b.calls...), b.maxFlight, submitted
 }
 
+// waitSubmitted waits until n tasks are in the sessions of b.
+func (b *memBackend) waitSubmitted(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d tasks in Symphony", n), func() bool { _, _, got := b.snapshot(); return got == n })
+}
+
 // waitFor polls cond (under no lock) until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -232,6 +238,16 @@ func newExec(t *testing.T, b symphony.Backend, cfg symphony.ExecutorConfig) *sym
 	e := symphony.NewExecutor(b, cfg)
 	t.Cleanup(func() { e.Close(context.Background()) })
 	return e
+}
+
+// oneSlot returns an executor with room for one task in Symphony, over an in-memory
+// Symphony that holds tasks until released, and a unit.
+func oneSlot(t *testing.T) (*memBackend, *symphony.Executor, *symphony.Unit) {
+	t.Helper()
+	b := newMem()
+	b.hold = true
+	e := newExec(t, b, symphony.ExecutorConfig{MaxInFlight: 1})
+	return b, e, e.NewUnit("u")
 }
 
 // run starts Execute on its own goroutine, as the agent does.
@@ -348,7 +364,7 @@ func TestExecutorConcurrencyBound(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		chans = append(chans, run(context.Background(), units[i%2], pyTask(fmt.Sprintf("task-%02d", i))))
 	}
-	waitFor(t, "3 tasks in Symphony", func() bool { _, _, n := b.snapshot(); return n == 3 })
+	b.waitSubmitted(t, 3)
 	if n := units[0].InSymphony() + units[1].InSymphony(); n != 3 {
 		t.Fatalf("units report %d tasks in Symphony", n)
 	}
@@ -369,12 +385,9 @@ func TestExecutorConcurrencyBound(t *testing.T) {
 
 // Higher-priority tasks leave the executor's queue first.
 func TestExecutorPriority(t *testing.T) {
-	b := newMem()
-	b.hold = true
-	e := newExec(t, b, symphony.ExecutorConfig{MaxInFlight: 1})
-	u := e.NewUnit("u")
+	b, e, u := oneSlot(t)
 	first := run(context.Background(), u, pyTask("first"))
-	waitFor(t, "first task in Symphony", func() bool { _, _, n := b.snapshot(); return n == 1 })
+	b.waitSubmitted(t, 1)
 	high := pyTask("high")
 	high.Flags.Priority = 5
 	low := run(context.Background(), u, pyTask("low"))
@@ -398,14 +411,11 @@ func TestExecutorPriority(t *testing.T) {
 // Cancel: a task waiting in the executor is withdrawn and never reaches Symphony; a task in
 // Symphony cannot be aborted, so its cancel is refused and its result still comes.
 func TestExecutorCancel(t *testing.T) {
-	b := newMem()
-	b.hold = true
-	e := newExec(t, b, symphony.ExecutorConfig{MaxInFlight: 1})
-	u := e.NewUnit("u")
+	b, e, u := oneSlot(t)
 	running := pyTask("running")
 	queued := pyTask("queued")
 	rch := run(context.Background(), u, running)
-	waitFor(t, "a task in Symphony", func() bool { _, _, n := b.snapshot(); return n == 1 })
+	b.waitSubmitted(t, 1)
 	qctx, qcancel := context.WithCancel(context.Background())
 	qch := run(qctx, u, queued)
 	waitFor(t, "a task queued", func() bool { return e.Queued() == 1 })
@@ -448,13 +458,10 @@ func TestExecutorCancel(t *testing.T) {
 // Execute ending early (unit leaving) while the task is in Symphony: the slot stays taken
 // until Symphony finishes it, then its result is dropped.
 func TestExecutorAbandonedTask(t *testing.T) {
-	b := newMem()
-	b.hold = true
-	e := newExec(t, b, symphony.ExecutorConfig{MaxInFlight: 1})
-	u := e.NewUnit("u")
+	b, e, u := oneSlot(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := run(ctx, u, pyTask("gone"))
-	waitFor(t, "in Symphony", func() bool { _, _, n := b.snapshot(); return n == 1 })
+	b.waitSubmitted(t, 1)
 	cancel()
 	result(t, ch)
 	if u.InSymphony() != 0 {
@@ -474,12 +481,9 @@ func TestExecutorAbandonedTask(t *testing.T) {
 // A lost session fails the tasks that were in it, with the reason, and a new session
 // serves the next tasks; tasks not yet submitted are not lost.
 func TestExecutorSessionLoss(t *testing.T) {
-	b := newMem()
-	b.hold = true
-	e := newExec(t, b, symphony.ExecutorConfig{MaxInFlight: 1})
-	u := e.NewUnit("u")
+	b, _, u := oneSlot(t)
 	inSession := run(context.Background(), u, pyTask("in-session"))
-	waitFor(t, "in Symphony", func() bool { _, _, n := b.snapshot(); return n == 1 })
+	b.waitSubmitted(t, 1)
 	waiting := run(context.Background(), u, pyTask("waiting"))
 	b.loseSessions()
 	msg := failureText(t, result(t, inSession))
@@ -599,7 +603,7 @@ func TestExecutorCloseClosesSession(t *testing.T) {
 	u := e.NewUnit("u")
 	inFlight := run(context.Background(), u, pyTask("a"))
 	queued := run(context.Background(), u, pyTask("b"))
-	waitFor(t, "submitted", func() bool { _, _, n := b.snapshot(); return n == 1 })
+	b.waitSubmitted(t, 1)
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

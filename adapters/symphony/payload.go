@@ -172,9 +172,6 @@ func newPickle(size int) *pickleWriter {
 	return w
 }
 
-// ErrGoTask is returned for a task whose client is not a Python client.
-var ErrGoTask = errors.New("not a Python task")
-
 // ErrCustomSerializerPlain is returned when a plain payload is asked for a client that
 // uses its own serializer.
 var ErrCustomSerializerPlain = errors.New("plain Symphony payloads need the client's default serializer (cloudpickle); this client uses its own serializer, which --symphony-payload wrapped supports")

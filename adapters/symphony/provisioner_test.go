@@ -38,7 +38,7 @@ func TestProvisionerStopsIdleUnitsOnly(t *testing.T) {
 
 	pc := pyConnect(t, cluster.Address())
 	id := submit(t, pc, "f", []byte("\x80\x05function"), []byte("\x80\x05arg"))
-	waitFor(t, "the task in Symphony", func() bool { _, _, n := b.snapshot(); return n == 1 })
+	b.waitSubmitted(t, 1)
 
 	if err := prov.StopUnits(ctx, 2); err != nil {
 		t.Fatal(err)

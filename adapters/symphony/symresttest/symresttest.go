@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -106,7 +107,6 @@ type Request struct {
 
 type task struct {
 	id      string
-	tag     string
 	input   []byte
 	session *session
 	done    bool
@@ -116,10 +116,9 @@ type task struct {
 }
 
 type session struct {
-	id, app       string
-	name, typ, fl string
-	tasks         map[string]*task
-	next          int
+	id, app string
+	tasks   map[string]*task
+	next    int
 }
 
 type injection struct {
@@ -133,7 +132,6 @@ type injection struct {
 type Server struct {
 	*httptest.Server
 	opts Options
-	t    testing.TB
 
 	mu          sync.Mutex
 	cond        *sync.Cond
@@ -167,7 +165,7 @@ func Start(t testing.TB, o Options) *Server {
 	if o.Python == "" {
 		o.Python = "/usr/bin/python3"
 	}
-	s := &Server{opts: o, t: t, logins: map[string]string{}, sessions: map[string]*session{}, services: map[*service]struct{}{}}
+	s := &Server{opts: o, logins: map[string]string{}, sessions: map[string]*session{}, services: map[*service]struct{}{}}
 	s.cond = sync.NewCond(&s.mu)
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	// Failed handshakes are what TLS tests provoke; keep them out of the test output.
@@ -405,11 +403,7 @@ func strict(body []byte, v any) error {
 }
 
 func (s *Server) createSession(w http.ResponseWriter, app string, body []byte) {
-	known := false
-	for _, a := range s.opts.Applications {
-		known = known || a == app
-	}
-	if !known {
+	if !slices.Contains(s.opts.Applications, app) {
 		fail(w, http.StatusNotFound, "Application "+app+" does not exist")
 		return
 	}
@@ -425,7 +419,7 @@ func (s *Server) createSession(w http.ResponseWriter, app string, body []byte) {
 	s.mu.Lock()
 	s.nextSession++
 	id := strconv.Itoa(s.nextSession)
-	s.sessions[id] = &session{id: id, app: app, name: req.SessionName, typ: req.SessionType, fl: req.SessionFlags, tasks: map[string]*task{}}
+	s.sessions[id] = &session{id: id, app: app, tasks: map[string]*task{}}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]string{"sessionId": id})
 }
@@ -468,7 +462,7 @@ func (s *Server) submit(w http.ResponseWriter, app, sid string, body []byte) {
 	ids := make([]string, len(inputs))
 	for i, in := range inputs {
 		ss.next++
-		t := &task{id: strconv.Itoa(ss.next), tag: req.TaskInputs[i].TaskTag, input: in, session: ss}
+		t := &task{id: strconv.Itoa(ss.next), input: in, session: ss}
 		ss.tasks[t.id] = t
 		s.pending = append(s.pending, t)
 		ids[i] = t.id
