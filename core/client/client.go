@@ -145,6 +145,9 @@ type Client struct {
 	// inline: the scheduler announced the inline extension, so small arguments and
 	// results travel inside the task messages instead of through object storage.
 	inline bool
+	// idBytes is id for message fields and object ids, converted once instead of per task
+	// and per argument; it is never modified.
+	idBytes []byte
 
 	requests chan request
 	events   chan event
@@ -154,7 +157,7 @@ type Client struct {
 	closed   bool
 	err      error // why the loop ended; read after done is closed
 
-	fnMu  sync.Mutex
+	// fnIDs is owned by the loop.
 	fnIDs map[string]protocol.ObjectID
 }
 
@@ -201,8 +204,10 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 	if err != nil {
 		return nil, err
 	}
+	id := protocol.NewClientID()
 	c := &Client{
-		id:       protocol.NewClientID(),
+		id:       id,
+		idBytes:  []byte(id),
 		opts:     o,
 		requests: make(chan request, 4096),
 		events:   make(chan event, 4096),
@@ -229,8 +234,8 @@ func Connect(ctx context.Context, addr string, opts ...Option) (*Client, error) 
 		c.conn.Close()
 		return nil, fmt.Errorf("connect to object storage %s: %w", ossAddr, err)
 	}
-	ser := protocol.SerializerObjectID([]byte(c.id))
-	c.send(&protocol.ObjectInstruction{Type: protocol.InstructionCreate, User: []byte(c.id), IDs: [][]byte{ser[:]},
+	ser := protocol.SerializerObjectID(c.idBytes)
+	c.send(&protocol.ObjectInstruction{Type: protocol.InstructionCreate, User: c.idBytes, IDs: [][]byte{ser[:]},
 		Types: []protocol.ObjectContentType{protocol.ObjectSerializer}, Names: [][]byte{[]byte("serializer")}})
 	if err := c.oss.Set(ctx, ser, gocodec.Serializer); err != nil {
 		c.oss.Close()

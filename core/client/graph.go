@@ -216,7 +216,7 @@ func (r graphReq) handle(c *Client, st *loopState) {
 	g := r.g
 	objs := map[string]protocol.ObjectID{}
 	for k, b := range r.data {
-		id := protocol.NewObjectID([]byte(c.id))
+		id := protocol.NewObjectID(c.idBytes)
 		st.announce(id, protocol.ObjectObject, k)
 		c.setAsync(id, b)
 		objs[k] = id
@@ -224,7 +224,7 @@ func (r graphReq) handle(c *Client, st *loopState) {
 	for k, id := range r.refs {
 		objs[k] = id
 	}
-	gt := &protocol.GraphTask{TaskID: g.id[:], Source: []byte(c.id)}
+	gt := &protocol.GraphTask{TaskID: g.id[:], Source: c.idBytes}
 	for _, k := range r.order {
 		n, ok := callNode(r.graph[k])
 		if !ok {
@@ -232,7 +232,7 @@ func (r graphReq) handle(c *Client, st *loopState) {
 		}
 		f := g.futures[k]
 		fid := c.functionObject(st, n.Fn)
-		t := protocol.Task{TaskID: f.id[:], Source: []byte(c.id), Metadata: c.flags, FuncObjectID: fid[:], Capabilities: c.opts.capabilities}
+		t := protocol.Task{TaskID: f.id[:], Source: c.idBytes, Metadata: c.flags, FuncObjectID: fid[:], Capabilities: c.opts.capabilities}
 		for _, d := range n.Deps {
 			if _, isCall := callNode(r.graph[d]); isCall {
 				did := g.futures[d].id
@@ -285,8 +285,9 @@ func (c *Client) onNodeResult(st *loopState, g *graphCall, id protocol.TaskID, m
 
 func (c *Client) onGraphResult(st *loopState, g *graphCall, m *protocol.TaskResult) {
 	delete(st.graphs, g.id)
-	for id, gg := range st.nodes {
-		if gg == g {
+	// g.keys holds every subtask id of g: no need to scan the nodes of all graphs.
+	for id := range g.keys {
+		if st.nodes[id] == g {
 			delete(st.nodes, id)
 		}
 	}

@@ -56,7 +56,7 @@ func (c *Client) loop() {
 		nodes:    map[protocol.TaskID]*graphCall{},
 		after:    map[*Future]func(){},
 		lastEcho: time.Now(),
-		creates:  protocol.ObjectInstruction{Type: protocol.InstructionCreate, User: []byte(c.id)},
+		creates:  protocol.ObjectInstruction{Type: protocol.InstructionCreate, User: c.idBytes},
 	}
 	cpu := sysinfo.NewCPUSampler("self")
 	hb := time.NewTicker(c.opts.heartbeat)
@@ -157,7 +157,7 @@ func (c *Client) drainRequests(err error) {
 func (c *Client) flush(st *loopState) {
 	if len(st.creates.IDs) > 0 {
 		c.send(&st.creates)
-		st.creates = protocol.ObjectInstruction{Type: protocol.InstructionCreate, User: []byte(c.id)}
+		st.creates = protocol.ObjectInstruction{Type: protocol.InstructionCreate, User: c.idBytes}
 	}
 	for _, t := range st.tasks {
 		if err := c.conn.Send(t); err != nil {
@@ -168,7 +168,7 @@ func (c *Client) flush(st *loopState) {
 	if len(st.releases) > 0 {
 		// Results we have read are of no further use: the scheduler stops tracking them and
 		// deletes them from object storage.
-		c.send(&protocol.ObjectInstruction{Type: protocol.InstructionDelete, User: []byte(c.id), IDs: st.releases})
+		c.send(&protocol.ObjectInstruction{Type: protocol.InstructionDelete, User: c.idBytes, IDs: st.releases})
 		st.releases = nil
 	}
 }
@@ -252,9 +252,10 @@ func (c *Client) onResult(st *loopState, m *protocol.TaskResult) {
 		f.profile, f.profiled = p, true
 		f.mu.Unlock()
 		if inline && len(m.Results) == 1 {
-			// The value came with the result: nothing to fetch or release.
+			// The value came with the result: nothing to fetch or release. The received
+			// message is ours, so the value is kept in place.
 			delete(st.futures, id)
-			value := append([]byte(nil), m.Results[0]...)
+			value := m.Results[0]
 			if m.Type == protocol.ResultSuccess {
 				f.complete(value, nil)
 			} else {

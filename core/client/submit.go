@@ -86,7 +86,7 @@ func (r submitReq) handle(c *Client, st *loopState) {
 	fid := c.functionObject(st, r.fn)
 	task := protocol.Task{
 		TaskID:       r.f.id[:],
-		Source:       []byte(c.id),
+		Source:       c.idBytes,
 		Metadata:     c.taskFlags,
 		FuncObjectID: fid[:],
 		Capabilities: r.caps,
@@ -106,7 +106,7 @@ func (c *Client) functionObject(st *loopState, fn string) protocol.ObjectID {
 	if id, ok := c.fnIDs[fn]; ok {
 		return id
 	}
-	id := protocol.NewObjectID([]byte(c.id))
+	id := protocol.NewObjectID(c.idBytes)
 	c.fnIDs[fn] = id
 	st.announce(id, protocol.ObjectObject, fn)
 	c.setAsync(id, gocodec.EncodeFunction(fn))
@@ -125,7 +125,7 @@ func (c *Client) uploadArgs(st *loopState, args []argument) []protocol.Argument 
 			out[i] = protocol.Argument{Type: protocol.ArgInline, Data: a.payload}
 			continue
 		}
-		id := protocol.NewObjectID([]byte(c.id))
+		id := protocol.NewObjectID(c.idBytes)
 		st.announce(id, protocol.ObjectObject, "")
 		c.setAsync(id, a.payload)
 		out[i] = protocol.Argument{Type: protocol.ArgObjectID, Data: id[:]}
@@ -195,7 +195,7 @@ func (c *Client) SendObject(ctx context.Context, v any, name string) (ObjectRef,
 	if err != nil {
 		return ObjectRef{}, err
 	}
-	id := protocol.NewObjectID([]byte(c.id))
+	id := protocol.NewObjectID(c.idBytes)
 	if name == "" {
 		name = "<obj " + id.Name() + ">"
 	}

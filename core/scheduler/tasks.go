@@ -208,8 +208,10 @@ func (s *State) forget(t *taskEntry) {
 	if c := s.clients[t.client]; c != nil {
 		delete(c.tasks, t.id)
 	}
-	if src := string(t.task.Source); src != t.client {
-		if c := s.clients[src]; c != nil {
+	// string(...) inline in the comparison and the index: a variable would copy the id
+	// to the heap for every task.
+	if string(t.task.Source) != t.client {
+		if c := s.clients[string(t.task.Source)]; c != nil {
 			delete(c.tasks, t.id)
 		}
 	}

@@ -101,9 +101,14 @@ func (a *Agent) onTask(ctx context.Context, m *protocol.Task) {
 	for i, arg := range m.Args {
 		if arg.Type == protocol.ArgInline && len(arg.Data) <= protocol.InlineLimit {
 			// The value came with the task: nothing to fetch. A zero id never matches a
-			// fetched object, and a non-nil payload marks the slot filled.
+			// fetched object, and a non-nil payload marks the slot filled. The received
+			// message is ours and t.msg keeps it anyway, so the value is used in place.
+			data := arg.Data
+			if data == nil {
+				data = []byte{}
+			}
 			t.needed = append(t.needed, protocol.ObjectID{})
-			t.payloads = append(t.payloads, append(make([]byte, 0, len(arg.Data)), arg.Data...))
+			t.payloads = append(t.payloads, data)
 			continue
 		}
 		oid, ok := protocol.ObjectIDFromBytes(arg.Data)
@@ -593,9 +598,11 @@ func (a *Agent) flushReports() {
 		if t.profile.Inline {
 			continue
 		}
-		src := string(t.source)
-		oi := bySource[src]
+		// Indexing with string(t.source) itself copies the id only for a new client, not
+		// for every result.
+		oi := bySource[string(t.source)]
 		if oi == nil {
+			src := string(t.source)
 			oi = &protocol.ObjectInstruction{Type: protocol.InstructionCreate, User: t.source}
 			bySource[src] = oi
 			order = append(order, src)
