@@ -272,13 +272,3 @@ func (s *Snapshot) UnmanagedWorkers() int {
 	}
 	return n
 }
-
-// StateCount returns the counter of one task state.
-func (s *Snapshot) StateCount(st protocol.TaskState) uint64 {
-	for _, r := range s.States {
-		if r.State == st {
-			return r.Count
-		}
-	}
-	return 0
-}

@@ -188,21 +188,21 @@ func workerColumn(key string) (column, bool) {
 }
 
 var workerColumns = []column{
-	{"name", "Worker", "worker id", false, false, func(a, b *monitor.WorkerRow) int { return strings.Compare(a.Worker, b.Worker) }},
-	{"manager", "Manager", "id of the worker manager that started it", false, false, func(a, b *monitor.WorkerRow) int { return strings.Compare(a.Manager, b.Manager) }},
-	{"agt_cpu", "Agent CPU", "CPU of the worker agent", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Agent.CPU, b.Agent.CPU) }},
-	{"cpu", "CPU", "CPU of the worker's processors", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.ProcCPU, b.ProcCPU) }},
-	{"agt_rss", "Agent mem", "memory of the worker agent", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Agent.RSS, b.Agent.RSS) }},
-	{"rss", "Proc mem", "memory of the worker's processors", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.ProcRSS, b.ProcRSS) }},
+	{"name", "Worker", "worker id", false, false, monitor.ByWorker},
+	{"manager", "Manager", "id of the worker manager that started it", false, false, monitor.ByManager},
+	{"agt_cpu", "Agent CPU", "CPU of the worker agent", true, true, monitor.ByAgentCPU},
+	{"cpu", "CPU", "CPU of the worker's processors", true, true, monitor.ByCPU},
+	{"agt_rss", "Agent mem", "memory of the worker agent", true, false, monitor.ByAgentRSS},
+	{"rss", "Proc mem", "memory of the worker's processors", true, false, monitor.ByRSS},
 	{"mem", "Memory", "memory in use against the worker's limit", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(memFraction(*a), memFraction(*b)) }},
 	{"queue", "Queue", "tasks assigned against queue capacity (sent / (sent + free))", true, true, func(a, b *monitor.WorkerRow) int { return cmp.Compare(queueFraction(*a), queueFraction(*b)) }},
-	{"free", "Free", "free queue slots", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Free, b.Free) }},
-	{"sent", "Sent", "tasks assigned to the worker", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Sent, b.Sent) }},
-	{"queued", "Queued", "tasks queued inside the worker", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Queued, b.Queued) }},
-	{"suspended", "Susp.", "suspended processors", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Suspended, b.Suspended) }},
-	{"lag", "Lag", "heartbeat latency", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.LagUS, b.LagUS) }},
-	{"itl", "ITL", "processor Initialized, has Task, task Lock", false, false, func(a, b *monitor.WorkerRow) int { return strings.Compare(a.ITL, b.ITL) }},
-	{"last", "Last seen", "time since the last heartbeat", true, false, func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.LastS, b.LastS) }},
+	{"free", "Free", "free queue slots", true, false, monitor.ByFree},
+	{"sent", "Sent", "tasks assigned to the worker", true, false, monitor.BySent},
+	{"queued", "Queued", "tasks queued inside the worker", true, false, monitor.ByQueued},
+	{"suspended", "Susp.", "suspended processors", true, false, monitor.BySuspended},
+	{"lag", "Lag", "heartbeat latency", true, false, monitor.ByLag},
+	{"itl", "ITL", "processor Initialized, has Task, task Lock", false, false, monitor.ByITL},
+	{"last", "Last seen", "time since the last heartbeat", true, false, monitor.ByLastSeen},
 	{"caps", "Capabilities", "capabilities the worker offers", false, false, func(a, b *monitor.WorkerRow) int {
 		return strings.Compare(monitor.CapabilityNames(a.Capabilities), monitor.CapabilityNames(b.Capabilities))
 	}},
@@ -234,29 +234,15 @@ func newPager(count, pageNo int) pageInfo {
 }
 
 // workerTable filters, sorts and pages the snapshot's workers. The snapshot is shared, so it
-// sorts a copy.
+// sorts pointers into it and copies out the page shown.
 func workerTable(s *Snapshot, v view) workerTableData {
-	rows := make([]monitor.WorkerRow, 0, len(s.Workers))
-	needle := strings.ToLower(v.Filter)
-	for _, w := range s.Workers {
-		if w.Matches(needle) {
-			rows = append(rows, w)
-		}
-	}
 	col, _ := workerColumn(v.Sort)
-	slices.SortStableFunc(rows, func(a, b monitor.WorkerRow) int {
-		c := col.less(&a, &b)
-		if v.Desc {
-			c = -c
-		}
-		if c == 0 {
-			c = strings.Compare(a.Worker, b.Worker)
-		}
-		return c
-	})
+	rows := monitor.SelectWorkers(nil, s.Workers, v.Filter, col.less, v.Desc)
 	t := workerTableData{Total: len(s.Workers), Matched: len(rows), Paging: newPager(len(rows), v.PageNo)}
 	if t.Paging.Count > 0 {
-		t.Rows = rows[t.Paging.First-1 : t.Paging.Last]
+		for _, r := range rows[t.Paging.First-1 : t.Paging.Last] {
+			t.Rows = append(t.Rows, *r)
+		}
 	}
 	return t
 }

@@ -51,9 +51,9 @@ type WorkerRow struct {
 	Capabilities []protocol.Capability
 }
 
-// Matches reports whether the worker's id or its manager's contains needle, which must be
+// matches reports whether the worker's id or its manager's contains needle, which must be
 // lower case: the dashboards' worker filter ignores case.
-func (w *WorkerRow) Matches(needle string) bool {
+func (w *WorkerRow) matches(needle string) bool {
 	return needle == "" || strings.Contains(strings.ToLower(w.Worker), needle) || strings.Contains(strings.ToLower(w.Manager), needle)
 }
 
@@ -78,7 +78,7 @@ type ModelConfig struct {
 	TaskLog int
 	// ManagerGrace keeps vanished managers listed this long (default 120 s).
 	ManagerGrace time.Duration
-	// StaleAfter marks the scheduler stale without a snapshot for this long (default 5 s).
+	// StaleAfter is how long without a snapshot scaler_gui calls the scheduler stale (default 5 s).
 	StaleAfter time.Duration
 }
 
@@ -287,9 +287,10 @@ func (m *Model) applyScheduler(at time.Time, st *protocol.StateScheduler) {
 			delete(m.managers, id)
 		}
 	}
-	// Forget tasks that finished long ago, and tasks the scheduler no longer knows about.
+	// Forget unfinished tasks older than the history: the stream samples task events under
+	// load, so their end may never come. (Finished tasks have left m.tasks already.)
 	for id, t := range m.tasks {
-		if !t.Done() && at.Sub(t.FirstSeen) > m.cfg.History {
+		if at.Sub(t.FirstSeen) > m.cfg.History {
 			delete(m.tasks, id)
 		}
 	}
@@ -343,11 +344,6 @@ func (m *Model) applyTask(at time.Time, st *protocol.StateTask) {
 			m.finished = append(m.finished[:0], m.finished[len(m.finished)-m.cfg.TaskLog:]...)
 		}
 	}
-}
-
-// Stale reports whether no snapshot arrived for StaleAfter.
-func (m *Model) Stale(now time.Time) bool {
-	return m.Latest == nil || now.Sub(m.LatestAt) > m.cfg.StaleAfter
 }
 
 // Silence is how long no snapshot has arrived (since the connection changed if none ever).

@@ -1,9 +1,7 @@
 package topview
 
 import (
-	"cmp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/scaler-go/scaler/core/monitor"
@@ -41,54 +39,52 @@ type column struct {
 	key rune
 	// min is the narrowest width: wide enough for the usual values, so columns keep their
 	// place from one snapshot to the next instead of jittering with the numbers.
-	min int
-	// ident columns hold identities: left-aligned and shortened in the middle when narrow.
-	ident bool
-	cell  func(r *monitor.WorkerRow) string
+	min  int
+	cell func(r *monitor.WorkerRow) string
 	// cmp orders rows by the raw value (not the formatted text), ascending.
 	cmp func(a, b *monitor.WorkerRow) int
 }
 
 var columns = [numColumns]column{
-	ColManager: {name: "manager", key: 'g', ident: true,
+	ColManager: {name: "manager", key: 'g',
 		cell: func(r *monitor.WorkerRow) string { return r.Manager },
-		cmp:  func(a, b *monitor.WorkerRow) int { return strings.Compare(a.Manager, b.Manager) }},
-	ColWorker: {name: "worker", key: 'n', ident: true,
+		cmp:  monitor.ByManager},
+	ColWorker: {name: "worker", key: 'n',
 		cell: func(r *monitor.WorkerRow) string { return r.Worker },
-		cmp:  func(a, b *monitor.WorkerRow) int { return strings.Compare(a.Worker, b.Worker) }},
+		cmp:  monitor.ByWorker},
 	ColAgentCPU: {name: "agt_cpu", key: 'C', min: 6,
 		cell: func(r *monitor.WorkerRow) string { return monitor.FormatCPU(uint32(r.Agent.CPU)) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Agent.CPU, b.Agent.CPU) }},
+		cmp:  monitor.ByAgentCPU},
 	ColAgentRSS: {name: "agt_rss", key: 'M', min: 6,
 		cell: func(r *monitor.WorkerRow) string { return monitor.FormatBytes(r.Agent.RSS) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Agent.RSS, b.Agent.RSS) }},
+		cmp:  monitor.ByAgentRSS},
 	ColCPU: {name: "cpu", key: 'c', min: 6,
 		cell: func(r *monitor.WorkerRow) string { return monitor.FormatCPU(r.ProcCPU) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.ProcCPU, b.ProcCPU) }},
+		cmp:  monitor.ByCPU},
 	ColRSS: {name: "rss", key: 'm', min: 6,
 		cell: func(r *monitor.WorkerRow) string { return monitor.FormatBytes(r.ProcRSS) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.ProcRSS, b.ProcRSS) }},
+		cmp:  monitor.ByRSS},
 	ColRSSFree: {name: "os_rss_free", key: 'F', min: 6,
 		cell: func(r *monitor.WorkerRow) string { return monitor.FormatBytes(r.RSSFree) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.RSSFree, b.RSSFree) }},
+		cmp:  monitor.ByRSSFree},
 	ColFree: {name: "free", key: 'f', min: 4,
 		cell: func(r *monitor.WorkerRow) string { return strconv.FormatUint(uint64(r.Free), 10) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Free, b.Free) }},
+		cmp:  monitor.ByFree},
 	ColSent: {name: "sent", key: 'w', min: 4,
 		cell: func(r *monitor.WorkerRow) string { return strconv.FormatUint(uint64(r.Sent), 10) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Sent, b.Sent) }},
+		cmp:  monitor.BySent},
 	ColQueued: {name: "queued", key: 'd', min: 4,
 		cell: func(r *monitor.WorkerRow) string { return strconv.FormatUint(uint64(r.Queued), 10) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Queued, b.Queued) }},
+		cmp:  monitor.ByQueued},
 	ColSuspended: {name: "suspended", key: 's', min: 3,
 		cell: func(r *monitor.WorkerRow) string { return strconv.FormatUint(uint64(r.Suspended), 10) },
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.Suspended, b.Suspended) }},
+		cmp:  monitor.BySuspended},
 	ColLag: {name: "lag", key: 'l', min: 7,
 		cell: lagCell,
-		cmp:  func(a, b *monitor.WorkerRow) int { return cmp.Compare(a.LagUS, b.LagUS) }},
+		cmp:  monitor.ByLag},
 	ColITL: {name: "ITL", min: 3,
 		cell: func(r *monitor.WorkerRow) string { return r.ITL },
-		cmp:  func(a, b *monitor.WorkerRow) int { return strings.Compare(a.ITL, b.ITL) }},
+		cmp:  monitor.ByITL},
 }
 
 // lagCell prints the heartbeat latency, prefixed with the heartbeat's age when the worker

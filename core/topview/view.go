@@ -188,25 +188,7 @@ func (v *View) gather(m *monitor.Model, now time.Time) frame {
 	}
 	all := m.Workers()
 	f.workers = len(all)
-	v.rows = v.rows[:0]
-	needle := strings.ToLower(v.Filter())
-	for i := range all {
-		if r := &all[i]; r.Matches(needle) {
-			v.rows = append(v.rows, r)
-		}
-	}
-	by, asc := columns[v.sort].cmp, v.asc
-	slices.SortFunc(v.rows, func(a, b *monitor.WorkerRow) int {
-		d := by(a, b)
-		if !asc {
-			d = -d
-		}
-		if d == 0 {
-			// A stable tie-break keeps equal rows from trading places between snapshots.
-			d = strings.Compare(a.Worker, b.Worker)
-		}
-		return d
-	})
+	v.rows = monitor.SelectWorkers(v.rows[:0], all, v.Filter(), columns[v.sort].cmp, !v.asc)
 	f.rows = v.rows
 	f.clients = slices.Clone(m.Clients())
 	slices.SortFunc(f.clients, func(a, b protocol.ClientTasks) int { return strings.Compare(string(a.Client), string(b.Client)) })
