@@ -8,6 +8,9 @@ import (
 	"github.com/scaler-go/scaler/core/protocol"
 )
 
+// maxGraphs bounds Model.Graphs.
+const maxGraphs = 1000
+
 // Sample is one point of a time series.
 type Sample struct {
 	At    time.Time
@@ -111,8 +114,11 @@ type Model struct {
 	managers     map[string]*ManagerRow
 	// BalanceAdvices are recent balancing actions.
 	BalanceAdvices []protocol.StateBalanceAdvice
-	// Graphs maps graph ids to their node count.
+	// Graphs maps the ids of the latest maxGraphs graphs to their node count.
 	Graphs map[protocol.TaskID]int
+	// graphOrder is Graphs' keys, oldest first, so the oldest can be dropped: a dashboard
+	// runs for weeks and sees every graph, and the stream never says a graph is gone.
+	graphOrder []protocol.TaskID
 
 	prevDone   uint64
 	prevDoneAt time.Time
@@ -177,6 +183,13 @@ func (m *Model) Apply(u Update) {
 		}
 	case *protocol.StateGraphTask:
 		if id, ok := protocol.TaskIDFromBytes(msg.GraphTaskID); ok {
+			if _, seen := m.Graphs[id]; !seen {
+				m.graphOrder = append(m.graphOrder, id)
+				if len(m.graphOrder) > maxGraphs {
+					delete(m.Graphs, m.graphOrder[0])
+					m.graphOrder = m.graphOrder[1:]
+				}
+			}
 			m.Graphs[id]++
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/scaler-go/scaler/core/monitor/monitortest"
+	"github.com/scaler-go/scaler/core/protocol"
 )
 
 // recordedUpdates returns the monitor messages scenario C recorded on connection mon-2.
@@ -96,5 +97,17 @@ func TestFormat(t *testing.T) {
 		if tt.got != tt.want {
 			t.Errorf("got %q, want %q", tt.got, tt.want)
 		}
+	}
+}
+
+// A long-running dashboard keeps only the latest graphs.
+func TestGraphsBounded(t *testing.T) {
+	m := NewModel(ModelConfig{})
+	for i := 0; i < maxGraphs+10; i++ {
+		id := protocol.NewTaskID()
+		m.Apply(Update{At: time.Now(), Msg: &protocol.StateGraphTask{GraphTaskID: id[:], TaskID: id[:]}})
+	}
+	if len(m.Graphs) != maxGraphs || len(m.graphOrder) != maxGraphs {
+		t.Fatalf("%d graphs kept (%d in order), want %d", len(m.Graphs), len(m.graphOrder), maxGraphs)
 	}
 }
