@@ -109,7 +109,6 @@ const (
 	opBinGet         = 'h'
 	opBinPut         = 'q'
 	opLongBinPut     = 'r'
-	opBinUnicode     = 'X'
 	opBinBytes       = 'B'
 	opShortBinBytes  = 'C'
 	opProto          = 0x80
@@ -130,15 +129,7 @@ type pickleWriter struct{ b []byte }
 
 func (w *pickleWriter) op(ops ...byte) { w.b = append(w.b, ops...) }
 
-func (w *pickleWriter) str(s string) {
-	if len(s) <= maxShortPickle {
-		w.b = append(w.b, opShortBinUni, byte(len(s)))
-	} else {
-		w.b = append(w.b, opBinUnicode)
-		w.b = binary.LittleEndian.AppendUint32(w.b, uint32(len(s)))
-	}
-	w.b = append(w.b, s...)
-}
+func (w *pickleWriter) str(s string) { w.b = protocol.AppendPickleString(w.b, s) }
 
 func (w *pickleWriter) bytes(p []byte) {
 	switch {

@@ -20,11 +20,11 @@ import (
 // PickleException returns the pickle of module.name(message), e.g. builtins.RuntimeError.
 func PickleException(module, name, message string) []byte {
 	var body []byte
-	body = appendPickleString(body, module)
+	body = AppendPickleString(body, module)
 	body = append(body, 0x94) // MEMOIZE
-	body = appendPickleString(body, name)
+	body = AppendPickleString(body, name)
 	body = append(body, 0x94, 0x93, 0x94) // MEMOIZE, STACK_GLOBAL, MEMOIZE
-	body = appendPickleString(body, message)
+	body = AppendPickleString(body, message)
 	body = append(body, 0x94, 0x85, 0x94, 0x52, 0x94, 0x2e) // MEMOIZE TUPLE1 MEMOIZE REDUCE MEMOIZE STOP
 	out := make([]byte, 0, len(body)+11)
 	out = append(out, 0x80, 0x05, 0x95) // PROTO 5, FRAME
@@ -32,7 +32,8 @@ func PickleException(module, name, message string) []byte {
 	return append(out, body...)
 }
 
-func appendPickleString(b []byte, s string) []byte {
+// AppendPickleString appends the pickle opcode pushing s (SHORT_BINUNICODE or BINUNICODE).
+func AppendPickleString(b []byte, s string) []byte {
 	if len(s) < 256 {
 		b = append(b, 0x8c, byte(len(s))) // SHORT_BINUNICODE
 	} else {
