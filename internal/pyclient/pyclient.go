@@ -127,7 +127,7 @@ type Client struct {
 
 // Connect connects like the Python client: two heartbeats, wait for the echo, connect to
 // the advertised object storage, announce and upload the serializer.
-func Connect(ctx context.Context, backend, addr string, serializer []byte) (*Client, error) {
+func Connect(ctx context.Context, backend, addr string, serializer []byte) (_ *Client, err error) {
 	b, err := transport.Lookup(backend)
 	if err != nil {
 		return nil, err
@@ -144,6 +144,14 @@ func Connect(ctx context.Context, backend, addr string, serializer []byte) (*Cli
 	if err != nil {
 		return nil, err
 	}
+	defer func() { // a half-made client must not keep its connections
+		if err != nil {
+			if c.oss != nil {
+				c.oss.Close()
+			}
+			c.conn.Close()
+		}
+	}()
 	hb := protocol.MustEncode(&protocol.ClientHeartbeat{})
 	c.conn.Send(hb)
 	c.conn.Send(append([]byte(nil), hb...))
