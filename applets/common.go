@@ -1,6 +1,7 @@
 package applets
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"maps"
@@ -20,6 +21,23 @@ import (
 // parse fills a command's options from argv, the environment and --config.
 func parse(cmd *config.Command, env Env, args []string) (*config.Result, error) {
 	return cmd.Parse(args, config.ParseOptions{LookupEnv: os.LookupEnv, Stdout: env.Stdout})
+}
+
+// serve runs a command that is one server (scaler_scheduler, scaler_object_storage_server)
+// until ctx ends. build is the options' server method, which opens the logs; the launcher
+// builds the same servers from file sections (see sectionServer).
+func serve[S interface{ Run(context.Context) error }](ctx context.Context, env Env, args []string, cmd *config.Command,
+	build func(Env, *config.Result) (S, func() error, error)) error {
+	res, err := parse(cmd, env, args)
+	if err != nil {
+		return err
+	}
+	srv, closeLogs, err := build(env, res)
+	if err != nil {
+		return err
+	}
+	defer closeLogs()
+	return srv.Run(ctx)
 }
 
 // newLogger builds the command's logger, logs the TOML warnings and the effective settings.

@@ -156,11 +156,9 @@ broadcast_interval_seconds = 0.2
 // TestLauncherGUISection starts a scheduler and the dashboard from one TOML file; a worker
 // that joins shows up on the workers page.
 func TestLauncherGUISection(t *testing.T) {
-	port := testbin.FreePorts(t, 4)
-	path := writeConfig(t, guiCluster, port)
-	launcher := testbin.Start(t, nil, "", path)
-	base := "http://127.0.0.1:" + strconv.Itoa(port+3)
-	testbin.Start(t, nil, "scaler_worker", "tcp://127.0.0.1:"+strconv.Itoa(port), "--heartbeat-interval-seconds", "1")
+	cl := startLauncher(t, guiCluster, 0)
+	base := "http://127.0.0.1:" + strconv.Itoa(cl.Port+3)
+	cl.AddWorker(t)
 	testbin.Eventually(t, 30*time.Second, func() error {
 		resp, err := http.Get(base + "/workers")
 		if err != nil {
@@ -182,8 +180,8 @@ func TestLauncherGUISection(t *testing.T) {
 		t.Errorf("healthz %s", resp.Status)
 	}
 	select {
-	case <-launcher.Done():
-		t.Fatalf("launcher exited: %s", launcher.Output())
+	case <-cl.Scheduler.Done():
+		t.Fatalf("launcher exited: %s", cl.Scheduler.Output())
 	default:
 	}
 }

@@ -90,15 +90,10 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 
 	if t := file.ObjectStorageServer; t != nil {
 		var o objectStorageOptions
-		res, err := parseSection(objectStorageCommand(&o), t, logOpts)
+		srv, err := sectionServer(env, t, logOpts, objectStorageCommand(&o), o.server, &closers)
 		if err != nil {
 			return err
 		}
-		srv, closeLogs, err := o.server(env, res)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, closeLogs)
 		services = append(services, service{
 			name:  "object_storage_server",
 			run:   srv.Run,
@@ -107,16 +102,11 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 	}
 	if t := file.Scheduler; t != nil {
 		var o schedulerOptions
-		res, err := parseSection(schedulerCommand(&o), t, logOpts)
-		if err != nil {
-			return err
-		}
 		// The launcher process is the scheduler's: its io_threads applies to the whole process.
-		srv, closeLogs, err := o.server(env, res)
+		srv, err := sectionServer(env, t, logOpts, schedulerCommand(&o), o.server, &closers)
 		if err != nil {
 			return err
 		}
-		closers = append(closers, closeLogs)
 		services = append(services, service{
 			name:  "scheduler",
 			run:   srv.Run,
@@ -152,6 +142,24 @@ func parseSection(cmd *config.Command, t *config.Table, o config.ParseOptions) (
 		return nil, err
 	}
 	return res, strict(res.Warnings)
+}
+
+// sectionServer builds the server of one section as its command would (see serve). The
+// logs it opens must outlive the service, so their closer joins closers, which launch calls
+// once every service has stopped.
+func sectionServer[S any](env Env, t *config.Table, o config.ParseOptions, cmd *config.Command,
+	build func(Env, *config.Result) (S, func() error, error), closers *[]func() error) (S, error) {
+	var srv S
+	res, err := parseSection(cmd, t, o)
+	if err != nil {
+		return srv, err
+	}
+	srv, closeLogs, err := build(env, res)
+	if err != nil {
+		return srv, err
+	}
+	*closers = append(*closers, closeLogs)
+	return srv, nil
 }
 
 // strict turns the first TOML warning into an error.

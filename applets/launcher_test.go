@@ -75,6 +75,24 @@ func writeConfig(t *testing.T, text string, port int) string {
 	return path
 }
 
+// startLauncher runs `scaler FILE` on text (see writeConfig) with free ports, then waits
+// until the scheduler has accepted that many worker managers. The launcher process runs the
+// scheduler, so it stands as the cluster's Scheduler: testbin.Cluster's addresses apply.
+func startLauncher(t *testing.T, text string, managers int) *testbin.Cluster {
+	t.Helper()
+	port := testbin.FreePorts(t, 4)
+	c := &testbin.Cluster{Scheduler: testbin.Start(t, nil, "", writeConfig(t, text, port)), Port: port}
+	if managers > 0 {
+		testbin.Eventually(t, 30*time.Second, func() error {
+			if n := strings.Count(c.Scheduler.Output(), "scheduler accepted the worker manager"); n < managers {
+				return fmt.Errorf("%d of %d managers accepted", n, managers)
+			}
+			return nil
+		})
+	}
+	return c
+}
+
 // workerProcesses lists live scaler_worker processes carrying a manager id.
 func workerProcesses(managerID string) []int {
 	var pids []int
@@ -118,20 +136,16 @@ logging_level = "INFO"
 // The launcher runs the whole stack from one file, the load generator pushes 20,000 tasks
 // through it, and stopping the launcher leaves no worker behind.
 func TestLauncherRunsLocalClusterAndLeavesNoOrphans(t *testing.T) {
-	port := testbin.FreePorts(t, 3)
-	cfg := writeConfig(t, localCluster, port)
-	l := testbin.Start(t, nil, "", cfg)
-	l.WaitOutput(t, "scheduler accepted the worker manager", 30*time.Second)
-	addr := "tcp://127.0.0.1:" + strconv.Itoa(port)
-	bench := testbin.Start(t, nil, "scaler_bench", "--scheduler", addr, "-n", "20000", "--latency-samples", "100")
+	cl := startLauncher(t, localCluster, 1)
+	bench := testbin.Start(t, nil, "scaler_bench", "--scheduler", cl.Address(), "-n", "20000", "--latency-samples", "100")
 	bench.Wait(t, 120*time.Second)
 	if bench.ExitCode() != 0 || !strings.Contains(bench.Output(), "tasks_per_s=") {
 		t.Fatalf("bench failed (%d):\n%s", bench.ExitCode(), bench.Output())
 	}
-	mgr := "wm-local-" + strconv.Itoa(port)
+	mgr := "wm-local-" + strconv.Itoa(cl.Port)
 	if len(workerProcesses(mgr)) == 0 {
 		// The queue may have drained already; make sure workers exist before stopping.
-		c := dial(t, "", addr)
+		c := dial(t, "", cl.Address())
 		for i := 0; i < 200; i++ {
 			c.Submit("sleep", 0.05)
 		}
@@ -142,8 +156,8 @@ func TestLauncherRunsLocalClusterAndLeavesNoOrphans(t *testing.T) {
 			return nil
 		})
 	}
-	l.Signal(syscall.SIGTERM)
-	l.Wait(t, 30*time.Second)
+	cl.Scheduler.Signal(syscall.SIGTERM)
+	cl.Scheduler.Wait(t, 30*time.Second)
 	testbin.Eventually(t, 10*time.Second, func() error {
 		if pids := workerProcesses(mgr); len(pids) > 0 {
 			return fmt.Errorf("workers left behind: %v", pids)
@@ -154,16 +168,14 @@ func TestLauncherRunsLocalClusterAndLeavesNoOrphans(t *testing.T) {
 
 // A dynamic manager grows from 0 to its maximum while tasks wait and shrinks back to 0.
 func TestDynamicManagerScalesUpAndDown(t *testing.T) {
-	port := testbin.FreePorts(t, 3)
-	cfg := writeConfig(t, localCluster, port)
-	testbin.Start(t, nil, "", cfg).WaitOutput(t, "scheduler accepted the worker manager", 30*time.Second)
-	w := watchWorkers(t, "tcp://127.0.0.1:"+strconv.Itoa(port+2))
-	c := dial(t, "", "tcp://127.0.0.1:"+strconv.Itoa(port))
+	cl := startLauncher(t, localCluster, 1)
+	w := watchWorkers(t, cl.Monitor())
+	c := dial(t, "", cl.Address())
 	var fs []*client.Future
 	for i := 0; i < 60; i++ {
 		fs = append(fs, c.Submit("sleep", 0.25))
 	}
-	mgr := "wm-local-" + strconv.Itoa(port)
+	mgr := "wm-local-" + strconv.Itoa(cl.Port)
 	testbin.Eventually(t, 30*time.Second, func() error {
 		if _, by := w.counts(); by[mgr] != 2 {
 			return fmt.Errorf("manager has %d workers, want 2", by[mgr])
@@ -224,8 +236,7 @@ func TestFixedManagerReplacesKilledWorker(t *testing.T) {
 
 // waterfall_v1 fills the preferred manager first and drains the other first.
 func TestWaterfallPrefersAndDrainsTiers(t *testing.T) {
-	port := testbin.FreePorts(t, 3)
-	cfg := writeConfig(t, `
+	cl := startLauncher(t, `
 [scheduler]
 scheduler_address = "tcp://127.0.0.1:PORT0"
 policy_engine_type = "waterfall_v1"
@@ -247,16 +258,9 @@ scheduler_address = "tcp://127.0.0.1:PORT0"
 worker_manager_id = "wm-dear"
 max_task_concurrency = 4
 heartbeat_interval_seconds = 1
-`, port)
-	l := testbin.Start(t, nil, "", cfg)
-	testbin.Eventually(t, 30*time.Second, func() error {
-		if n := strings.Count(l.Output(), "scheduler accepted the worker manager"); n < 2 {
-			return fmt.Errorf("%d of 2 managers accepted", n)
-		}
-		return nil
-	})
-	w := watchWorkers(t, "tcp://127.0.0.1:"+strconv.Itoa(port+2))
-	c := dial(t, "", "tcp://127.0.0.1:"+strconv.Itoa(port))
+`, 2)
+	w := watchWorkers(t, cl.Monitor())
+	c := dial(t, "", cl.Address())
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	// 15 tasks ask for ceil(15/10) = 2 workers: the cheap tier's whole share.
@@ -325,8 +329,7 @@ func TestLauncherBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := writeConfig(t, tt.text, testbin.FreePorts(t, 3))
-			p := testbin.Start(t, nil, "", cfg)
+			p := startLauncher(t, tt.text, 0).Scheduler
 			p.Wait(t, 20*time.Second)
 			lines := testbin.Lines(p.Output())
 			if p.ExitCode() == 0 || len(lines) == 0 || !strings.Contains(lines[len(lines)-1], tt.want) {
@@ -339,15 +342,14 @@ func TestLauncherBadInput(t *testing.T) {
 // When a service fails, the launcher stops the rest and names it.
 func TestLauncherStopsWhenAServiceFails(t *testing.T) {
 	taken := testbin.StartCluster(t, nil, 0)
-	cfg := writeConfig(t, `
+	p := startLauncher(t, `
 [object_storage_server]
 object_storage_address = "tcp://127.0.0.1:PORT2"
 
 [scheduler]
 scheduler_address = "`+taken.Address()+`"
 object_storage_address = "tcp://127.0.0.1:PORT2"
-`, testbin.FreePorts(t, 3))
-	p := testbin.Start(t, nil, "", cfg)
+`, 0).Scheduler
 	p.Wait(t, 30*time.Second)
 	if p.ExitCode() == 0 || !strings.Contains(p.Output(), "scheduler failed") {
 		t.Fatalf("exit %d, output:\n%s", p.ExitCode(), p.Output())

@@ -53,14 +53,5 @@ func (o *objectStorageOptions) server(env Env, res *config.Result) (*objstore.Se
 
 func runObjectStorageServer(ctx context.Context, env Env, args []string) error {
 	var o objectStorageOptions
-	res, err := parse(objectStorageCommand(&o), env, args)
-	if err != nil {
-		return err
-	}
-	srv, closeLogs, err := o.server(env, res)
-	if err != nil {
-		return err
-	}
-	defer closeLogs()
-	return srv.Run(ctx)
+	return serve(ctx, env, args, objectStorageCommand(&o), o.server)
 }

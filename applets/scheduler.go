@@ -121,14 +121,5 @@ func (o *schedulerOptions) server(env Env, res *config.Result) (*scheduler.Serve
 
 func runScheduler(ctx context.Context, env Env, args []string) error {
 	var o schedulerOptions
-	res, err := parse(schedulerCommand(&o), env, args)
-	if err != nil {
-		return err
-	}
-	srv, closeLogs, err := o.server(env, res)
-	if err != nil {
-		return err
-	}
-	defer closeLogs()
-	return srv.Run(ctx)
+	return serve(ctx, env, args, schedulerCommand(&o), o.server)
 }
