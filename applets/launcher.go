@@ -68,7 +68,9 @@ func printUsage(w io.Writer) {
 
 // launch builds one service per section and runs them.
 func launch(ctx context.Context, env Env, file *config.File) error {
-	logOpts := config.ParseOptions{Stdout: env.Stdout}
+	// Environment variables apply to each section as to the command it stands for
+	// (SCALER_NETWORK_BACKEND above all: workers a manager starts read it too).
+	sectionOpts := config.ParseOptions{LookupEnv: os.LookupEnv, Stdout: env.Stdout}
 	launcherLog, closeLog, err := config.NewLogger(config.Logging{Level: "INFO", Paths: config.DefaultLoggingPaths}, "launcher",
 		config.LoggerOptions{Stdout: env.Stdout, Stderr: env.Stderr})
 	if err != nil {
@@ -90,7 +92,7 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 
 	if t := file.ObjectStorageServer; t != nil {
 		var o objectStorageOptions
-		srv, err := sectionServer(env, t, logOpts, objectStorageCommand(&o), o.server, &closers)
+		srv, err := sectionServer(env, t, sectionOpts, objectStorageCommand(&o), o.server, &closers)
 		if err != nil {
 			return err
 		}
@@ -103,7 +105,7 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 	if t := file.Scheduler; t != nil {
 		var o schedulerOptions
 		// The launcher process is the scheduler's: its io_threads applies to the whole process.
-		srv, err := sectionServer(env, t, logOpts, schedulerCommand(&o), o.server, &closers)
+		srv, err := sectionServer(env, t, sectionOpts, schedulerCommand(&o), o.server, &closers)
 		if err != nil {
 			return err
 		}
@@ -113,13 +115,13 @@ func launch(ctx context.Context, env Env, file *config.File) error {
 			ready: func(ctx context.Context) error { return waitReady(ctx, srv.Ready()) },
 		})
 	}
-	managers, err := managerServices(env, file, logOpts)
+	managers, err := managerServices(env, file, sectionOpts)
 	if err != nil {
 		return err
 	}
 	services = append(services, managers...)
 	if t := file.GUI; t != nil {
-		svc, err := guiService(env, t, logOpts)
+		svc, err := guiService(env, t, sectionOpts)
 		if err != nil {
 			return err
 		}

@@ -78,10 +78,10 @@ func writeConfig(t *testing.T, text string, port int) string {
 // startLauncher runs `scaler FILE` on text (see writeConfig) with free ports, then waits
 // until the scheduler has accepted that many worker managers. The launcher process runs the
 // scheduler, so it stands as the cluster's Scheduler: testbin.Cluster's addresses apply.
-func startLauncher(t *testing.T, text string, managers int) *testbin.Cluster {
+func startLauncher(t *testing.T, text string, managers int, env ...string) *testbin.Cluster {
 	t.Helper()
 	port := testbin.FreePorts(t, 4)
-	c := &testbin.Cluster{Scheduler: testbin.Start(t, nil, "", writeConfig(t, text, port)), Port: port}
+	c := &testbin.Cluster{Scheduler: testbin.Start(t, env, "", writeConfig(t, text, port)), Port: port}
 	if managers > 0 {
 		testbin.Eventually(t, 30*time.Second, func() error {
 			if n := strings.Count(c.Scheduler.Output(), "scheduler accepted the worker manager"); n < managers {
@@ -353,5 +353,15 @@ object_storage_address = "tcp://127.0.0.1:PORT2"
 	p.Wait(t, 30*time.Second)
 	if p.ExitCode() == 0 || !strings.Contains(p.Output(), "scheduler failed") {
 		t.Fatalf("exit %d, output:\n%s", p.ExitCode(), p.Output())
+	}
+}
+
+// SCALER_NETWORK_BACKEND reaches the launcher's sections as it reaches the commands, so the
+// scheduler speaks what the workers its managers start will speak.
+func TestLauncherSectionsReadEnvironment(t *testing.T) {
+	c := startLauncher(t, "[scheduler]\nscheduler_address = \"tcp://127.0.0.1:PORT0\"\n", 0, "SCALER_NETWORK_BACKEND=zmq")
+	c.Scheduler.WaitOutput(t, "scheduler started", 20*time.Second)
+	if !strings.Contains(c.Scheduler.Output(), "backend=zmq") {
+		t.Fatalf("scheduler did not take the backend from the environment:\n%s", c.Scheduler.Output())
 	}
 }
