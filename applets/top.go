@@ -90,7 +90,7 @@ func runTop(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer stream.Close()
-	model := monitor.NewModel(monitor.ModelConfig{StaleAfter: timeout})
+	model := monitor.NewModel(monitor.ModelConfig{})
 	// The screen starts only once data flows, so a wrong address ends as one line on a
 	// terminal left as it was, like the Python dashboard's TimeoutError but without a trace.
 	if err := firstData(ctx, stream.Updates(), model, timeout); err != nil {

@@ -42,6 +42,9 @@ func (s Scheme) HasPort() bool { return s == TCP || s == TLS || s == WS || s == 
 // Secure reports whether the scheme runs over TLS.
 func (s Scheme) Secure() bool { return s == TLS || s == WSS }
 
+// WebSocket reports whether the scheme carries YMQ over WebSocket.
+func (s Scheme) WebSocket() bool { return s == WS || s == WSS }
+
 // Parse parses s. Errors are one line naming the address and the problem.
 func Parse(s string) (Address, error) {
 	scheme, rest, ok := strings.Cut(s, "://")

@@ -62,3 +62,11 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestSchemeWebSocket(t *testing.T) {
+	for s, want := range map[Scheme]bool{WS: true, WSS: true, TCP: false, TLS: false, IPC: false, InProc: false} {
+		if s.WebSocket() != want {
+			t.Errorf("%s.WebSocket() = %v", s, !want)
+		}
+	}
+}

@@ -83,7 +83,7 @@ func bind(ctx context.Context, addr address.Address, opts transport.Options, tun
 	b.ep = endpoint{
 		identity: opts.Identity,
 		tls:      tlsConf,
-		ws:       addr.Scheme == address.WS || addr.Scheme == address.WSS,
+		ws:       addr.Scheme.WebSocket(),
 		maxSize:  opts.MaxSize(),
 		tune:     &b.tune,
 		log:      log,

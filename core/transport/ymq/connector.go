@@ -91,7 +91,7 @@ func connectWith(ctx context.Context, addr address.Address, opts transport.Optio
 	k.ep = endpoint{
 		owner:    k,
 		identity: opts.Identity,
-		ws:       addr.Scheme == address.WS || addr.Scheme == address.WSS,
+		ws:       addr.Scheme.WebSocket(),
 		maxSize:  opts.MaxSize(),
 		tune:     &k.tune,
 		log:      log,
