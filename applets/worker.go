@@ -70,6 +70,7 @@ func runWorker(ctx context.Context, env Env, args []string) error {
 		MaxTaskConcurrency:   o.Concurrency,
 		Backend:              b,
 		Logger:               log,
+		AdaptiveThreads:      true,
 	}
 	o.Worker.apply(&cfg)
 	if o.StatusFD > 2 {

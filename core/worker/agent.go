@@ -62,6 +62,11 @@ type Config struct {
 	CacheBytes int64
 	// Python configures the Python processors that run Python tasks.
 	Python PythonConfig
+	// AdaptiveThreads runs the process's Go code on one thread while at most one Go task
+	// runs at a time (see threadScaler). It changes GOMAXPROCS for the whole process, so
+	// only a process that is just a worker (the scaler_worker command) should set it; an
+	// explicit GOMAXPROCS in the environment turns it off.
+	AdaptiveThreads bool
 	// Executor, when set, runs every task elsewhere (see Executor).
 	Executor Executor
 	// Status, when set, receives "tasks N" lines as the number of tasks the worker holds
@@ -129,6 +134,7 @@ type Agent struct {
 	// unstored failures wait for object storage to be connected.
 	unstored []*task
 	python   *pythonPool
+	threads  *threadScaler // nil unless Config.AdaptiveThreads
 
 	// finished tasks whose results are stored, reported in one batch per loop turn.
 	report []*task
@@ -205,6 +211,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.runPreload(runCtx); err != nil {
 		return err
 	}
+	if a.cfg.AdaptiveThreads {
+		a.threads = newThreadScaler()
+	}
 	a.python = newPythonPool(a, runCtx)
 	defer a.python.close()
 	if !a.cfg.ObjectStorageAddress.IsZero() {
@@ -267,6 +276,7 @@ func (a *Agent) loop(ctx, runCtx context.Context) error {
 				a.sendHeartbeat(now)
 			}
 		case now := <-check.C:
+			a.threads.settle()
 			if !a.ossLostAt.IsZero() && now.Sub(a.ossLostAt) > time.Second {
 				a.stop(ossError{a.ossLostErr})
 			}

@@ -366,7 +366,9 @@ func (a *Agent) taskInfo(t *task) taskctx.Info {
 func (a *Agent) runGo(job goJob) {
 	ctx, t := job.ctx, job.t
 	tctx := taskctx.With(withTaskContext(ctx, a, t), job.info)
+	a.threads.enter()
 	payload, typ := a.call(tctx, t)
+	a.threads.exit()
 	dur := time.Since(t.started)
 	profile := protocol.ProfileResult{DurationS: float32(dur.Seconds())}
 	if inlineResult(t, payload) {
@@ -529,6 +531,9 @@ func (a *Agent) forget(t *task) {
 
 func (a *Agent) onFinished(ctx context.Context, ev finished) {
 	t := ev.t
+	if t.kind == execGo {
+		a.threads.settle()
+	}
 	if t.abandoned || t.phase != phaseRunning {
 		return
 	}
