@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"syscall"
@@ -34,6 +35,7 @@ type benchOptions struct {
 	Scheduler   address.Address
 	Function    string
 	Latency     int
+	LatThreads  int
 	Window      int
 	Concurrency int
 	Backend     string
@@ -54,6 +56,7 @@ func benchCommand(o *benchOptions) *config.Command {
 				config.Address(&o.Scheduler, "scheduler", "s", "use the running cluster at this scheduler address instead of starting one"),
 				config.String(&o.Function, "function", "f", "noop", "registered function to call (without arguments)"),
 				config.Int(&o.Latency, "latency-samples", "ls", 2000, "sequential single-task round trips for the latency figures").Check(config.Positive[int]),
+				config.Int(&o.LatThreads, "latency-threads", "", 1, "threads that run the benchmark's own Go code during the latency loop (GOMAXPROCS; 0 keeps the process's, as does a GOMAXPROCS in the environment unless this is given): the loop waits on one task at a time, like a sequential client, and one thread spares it the runtime's thread wake-ups").Check(config.NonNegative[int]),
 				config.Int(&o.Window, "window", "", 20000, "tasks in flight at once").Check(config.Positive[int]),
 				config.Int(&o.Concurrency, "max-task-concurrency", "mtc", defaultConcurrency(), "task slots of each started worker").Check(config.Positive[int]),
 				config.Bool(&o.WithMonitor, "with-monitor", "", "keep a monitor subscriber (what scaler_top and scaler_gui do) on the scheduler during the run, to measure what it costs"),
@@ -171,14 +174,13 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		rssIdle = settledRSS(ctx, schedPID, 2*time.Second)
 	}
 
-	lat := make([]time.Duration, 0, o.Latency)
-	for i := 0; i < o.Latency; i++ {
-		start := time.Now()
-		if err := c.Submit(o.Function).Err(ctx); err != nil {
-			c.Close()
-			return fmt.Errorf("latency task: %w", err)
-		}
-		lat = append(lat, time.Since(start))
+	if os.Getenv("GOMAXPROCS") != "" && !res.IsSet("latency-threads") {
+		o.LatThreads = 0 // the user's GOMAXPROCS wins over the default
+	}
+	lat, err := measureLatency(ctx, c, o.Function, o.Latency, o.LatThreads)
+	if err != nil {
+		c.Close()
+		return err
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	p50, p99 := lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)]
@@ -240,6 +242,23 @@ func pushTasks(ctx context.Context, c *client.Client, fn string, n, window int) 
 		}
 	}
 	return time.Since(start), nil
+}
+
+// measureLatency times n sequential round trips of fn. threads > 0 runs the process's Go
+// code on that many threads meanwhile (the throughput phase gets them all back).
+func measureLatency(ctx context.Context, c *client.Client, fn string, n, threads int) ([]time.Duration, error) {
+	if threads > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(threads))
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if err := c.Submit(fn).Err(ctx); err != nil {
+			return nil, fmt.Errorf("latency task: %w", err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	return lat, nil
 }
 
 // settledRSS waits up to d for the process's RSS to stop shrinking and returns it.
