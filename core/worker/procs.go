@@ -15,8 +15,9 @@ import (
 // Why: a task's message passes through several goroutines (reader, agent loop, task
 // runner, writer). With more than one P, each hand-off makes the runtime wake another
 // thread to run the goroutine it just readied; on a small VM those wake-ups cost more than
-// the task. Measured with scaler_bench's latency loop, a one-thread worker cut the median
-// round trip by about a sixth. Tasks that run in parallel still get all the threads.
+// the task. In alternated runs of scaler_bench's latency loop against one worker, a
+// one-thread worker cut the median round trip by a tenth to a sixth. Tasks that run in
+// parallel still get all the threads.
 //
 // Going down waits until tasks have not overlapped for quietFor, so a busy worker does not
 // flip between the two settings, each of which stops the world briefly.
