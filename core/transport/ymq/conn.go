@@ -116,6 +116,10 @@ type conn struct {
 	closeDeadline time.Time
 	werr          error
 
+	// sock does the reads and writes of a plain TCP or unix socket (nil under TLS and
+	// WebSocket, and off Linux).
+	sock *rawSocket
+
 	// Writer-owned batch state.
 	bufs net.Buffers
 }
@@ -170,7 +174,13 @@ func (c *conn) handshakeSteps(ctx context.Context, server bool) error {
 		}
 		c.nc = tc
 	}
-	br := bufio.NewReaderSize(c.nc, readBufSize)
+	var src io.Reader = c.nc
+	if c.ep.tls == nil && !c.ep.ws {
+		if c.sock = newRawSocket(c.raw); c.sock != nil {
+			src = c.sock
+		}
+	}
+	br := bufio.NewReaderSize(src, readBufSize)
 	if c.ep.ws {
 		var err error
 		if server {
@@ -493,6 +503,9 @@ func (c *conn) writeBatch(b batch) error {
 func (c *conn) emit(bufs net.Buffers, total int) error {
 	if c.ws != nil {
 		return c.ws.writeFrame(wsOpBinary, bufs, total)
+	}
+	if c.sock != nil {
+		return c.sock.writev(bufs[1:])
 	}
 	v := bufs[1:]
 	_, err := v.WriteTo(c.nc)
