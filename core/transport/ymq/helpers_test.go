@@ -312,6 +312,31 @@ func (p *rawPeer) reset() {
 	_ = p.c.Close()
 }
 
+// tcpPair returns both ends of a plain loopback TCP connection, closed when the test ends.
+func tcpPair(t testing.TB) (dialed, accepted net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		ch <- c
+	}()
+	dialed, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = dialed.Close() })
+	if accepted = recv(t, ch, "accept"); accepted == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { _ = accepted.Close() })
+	return dialed, accepted
+}
+
 // rawListener accepts connections from a Go connector.
 type rawListener struct {
 	t  testing.TB

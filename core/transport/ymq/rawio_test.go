@@ -13,34 +13,10 @@ import (
 	"unsafe"
 )
 
-func socketPair(t *testing.T) (a, b net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	a, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b = recv(t, accepted, "accept")
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-	return a, b
-}
-
 // One writev of more buffers than the kernel takes at once (IOV_MAX) and more bytes than
 // the socket holds: the writer parks while the socket is full and resumes mid-buffer.
 func TestRawSocketWritevLargeBatch(t *testing.T) {
-	a, b := socketPair(t)
+	a, b := tcpPair(t)
 	_ = a.(*net.TCPConn).SetWriteBuffer(64 << 10)
 	w := newRawSocket(a)
 	var bufs [][]byte
@@ -76,7 +52,7 @@ func TestRawSocketWritevLargeBatch(t *testing.T) {
 // timeout, as net.Conn does.
 func TestRawSocketReadEnds(t *testing.T) {
 	t.Run("eof", func(t *testing.T) {
-		a, b := socketPair(t)
+		a, b := tcpPair(t)
 		r := newRawSocket(b)
 		_ = a.Close()
 		if _, err := r.Read(make([]byte, 8)); err != io.EOF {
@@ -84,7 +60,7 @@ func TestRawSocketReadEnds(t *testing.T) {
 		}
 	})
 	t.Run("reset", func(t *testing.T) {
-		a, b := socketPair(t)
+		a, b := tcpPair(t)
 		r := newRawSocket(b)
 		_ = a.(*net.TCPConn).SetLinger(0)
 		_ = a.Close()
@@ -94,7 +70,7 @@ func TestRawSocketReadEnds(t *testing.T) {
 		}
 	})
 	t.Run("deadline", func(t *testing.T) {
-		_, b := socketPair(t)
+		_, b := tcpPair(t)
 		r := newRawSocket(b)
 		_ = b.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		_, err := r.Read(make([]byte, 8))
@@ -104,7 +80,7 @@ func TestRawSocketReadEnds(t *testing.T) {
 		}
 	})
 	t.Run("closed locally", func(t *testing.T) {
-		_, b := socketPair(t)
+		_, b := tcpPair(t)
 		r := newRawSocket(b)
 		_ = b.Close()
 		if _, err := r.Read(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {

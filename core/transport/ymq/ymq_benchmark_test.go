@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -69,30 +68,7 @@ func benchPipelined(b *testing.B, size int) {
 
 // rawPipelined is the baseline: n framed messages over a plain TCP loopback connection.
 func rawPipelined(b *testing.B, n int, msg []byte) time.Duration {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		accepted <- c
-	}()
-	wc, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer wc.Close()
-	rc, ok := <-accepted
-	if !ok {
-		b.Fatal("accept failed")
-	}
-	defer rc.Close()
+	wc, rc := tcpPair(b)
 
 	start := time.Now()
 	go func() {
