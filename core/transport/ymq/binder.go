@@ -203,6 +203,9 @@ func (b *binder) acceptLoop(ln net.Listener, main bool) {
 				continue
 			}
 			if !main {
+				// Closed so its name goes away: connectors then fall back to TCP instead of
+				// queueing on a listener nobody accepts from.
+				_ = ln.Close()
 				b.log.Warn("ymq: local fast path failed, same-host peers will use TCP", "err", err)
 				return
 			}
