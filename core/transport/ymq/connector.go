@@ -47,17 +47,17 @@ type connEnd struct {
 func dialFunc(addr address.Address) (func(ctx context.Context) (net.Conn, error), error) {
 	d := &net.Dialer{KeepAliveConfig: keepAlive}
 	switch addr.Scheme {
-	case address.TCP:
+	case address.TCP, address.TLS, address.WS, address.WSS:
 		hp := addr.HostPort()
+		local := addr.Scheme == address.TCP // the same-host path carries plain YMQ only
 		return func(ctx context.Context) (net.Conn, error) {
-			if c, ok := dialLocal(ctx, addr.Host, addr.Port); ok {
-				return c, nil
+			if local {
+				if c, ok := dialLocal(ctx, addr.Host, addr.Port); ok {
+					return c, nil
+				}
 			}
 			return d.DialContext(ctx, "tcp", hp)
 		}, nil
-	case address.TLS, address.WS, address.WSS:
-		hp := addr.HostPort()
-		return func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "tcp", hp) }, nil
 	case address.IPC:
 		return func(ctx context.Context) (net.Conn, error) { return d.DialContext(ctx, "unix", addr.Path) }, nil
 	default:

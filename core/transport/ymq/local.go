@@ -20,9 +20,6 @@ import (
 // SCALER_YMQ_LOCAL=0 turns the fast path off in the process that has it set (binder or
 // connector).
 
-// EnvLocal names the environment variable that turns the local fast path off ("0").
-const EnvLocal = "SCALER_YMQ_LOCAL"
-
 func localEnabled() bool { return os.Getenv(EnvLocal) != "0" }
 
 // localName is the abstract socket name of a binder on host:port; a wildcard bind (empty,

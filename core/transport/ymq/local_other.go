@@ -7,9 +7,7 @@ import (
 	"net"
 )
 
-// EnvLocal names the environment variable that turns the local fast path off ("0"); the
-// fast path uses Linux abstract sockets, so elsewhere it is always off.
-const EnvLocal = "SCALER_YMQ_LOCAL"
+// The local fast path uses Linux abstract sockets; elsewhere it is always off.
 
 func listenLocal(context.Context, string, int) net.Listener { return nil }
 

@@ -23,7 +23,18 @@ import (
 type rawSocket struct {
 	conn net.Conn
 	rc   syscall.RawConn
-	iov  []syscall.Iovec // used by the writer only
+
+	// The callbacks handed to rc are bound once, with their inputs and results in these
+	// fields, so that a read or a write allocates nothing. The reader goroutine owns the
+	// read fields, the writer goroutine the write fields.
+	readFn  func(fd uintptr) bool
+	rbuf    []byte
+	rn      int
+	rerrno  syscall.Errno
+	writeFn func(fd uintptr) bool
+	iov     []syscall.Iovec
+	wrest   []syscall.Iovec
+	werrno  syscall.Errno
 }
 
 // newRawSocket returns nil when c gives no raw access.
@@ -36,11 +47,15 @@ func newRawSocket(c net.Conn) *rawSocket {
 	if err != nil {
 		return nil
 	}
-	return &rawSocket{conn: c, rc: rc}
+	s := &rawSocket{conn: c, rc: rc}
+	s.readFn, s.writeFn = s.readOnce, s.writeSome
+	return s
 }
 
-func (s *rawSocket) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: s.conn.LocalAddr().Network(), Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: err}
+// errnoError is what a failed system call gives, shaped as net.Conn's errors are. Errors
+// from rc itself (closed, deadline) already are.
+func (s *rawSocket) errnoError(op, call string, errno syscall.Errno) error {
+	return &net.OpError{Op: op, Net: s.conn.LocalAddr().Network(), Source: s.conn.LocalAddr(), Addr: s.conn.RemoteAddr(), Err: os.NewSyscallError(call, errno)}
 }
 
 // Read is io.Reader: one read of what the socket holds, parking until there is something.
@@ -48,31 +63,33 @@ func (s *rawSocket) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
-	err := s.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			switch e {
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait until readable
-			}
-			n, errno = int(r), e
-			return true
-		}
-	})
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("read", errno)
-	}
-	if err != nil {
-		return 0, s.opError("read", err)
-	}
-	if n == 0 {
+	s.rbuf, s.rn, s.rerrno = p, 0, 0
+	err := s.rc.Read(s.readFn)
+	s.rbuf = nil
+	switch {
+	case err != nil:
+		return 0, err
+	case s.rerrno != 0:
+		return 0, s.errnoError("read", "read", s.rerrno)
+	case s.rn == 0:
 		return 0, io.EOF
 	}
-	return n, nil
+	return s.rn, nil
+}
+
+// readOnce is rc.Read's callback: false asks to wait until the socket is readable.
+func (s *rawSocket) readOnce(fd uintptr) bool {
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&s.rbuf[0])), uintptr(len(s.rbuf)))
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		s.rn, s.rerrno = int(r), e
+		return true
+	}
 }
 
 // maxIovecs is the kernel's limit on the buffers of one writev (IOV_MAX).
@@ -88,36 +105,37 @@ func (s *rawSocket) writev(bufs [][]byte) error {
 			iov = append(iov, v)
 		}
 	}
-	defer func() {
-		clear(iov) // keep no payload alive
-		s.iov = iov[:0]
-	}()
-	rest := iov
-	var errno syscall.Errno
-	err := s.rc.Write(func(fd uintptr) bool {
-		for len(rest) > 0 {
-			cnt := min(len(rest), maxIovecs)
-			r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&rest[0])), uintptr(cnt))
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN, e == 0 && r == 0:
-				return false // wait until writable
-			case e != 0:
-				errno = e
-				return true
-			}
-			rest = advanceIovecs(rest, int(r))
-		}
-		return true
-	})
-	if err == nil && errno != 0 {
-		err = os.NewSyscallError("writev", errno)
-	}
-	if err != nil {
-		return s.opError("write", err)
+	s.wrest, s.werrno = iov, 0
+	err := s.rc.Write(s.writeFn)
+	clear(iov) // keep no payload alive
+	s.iov, s.wrest = iov[:0], nil
+	switch {
+	case err != nil:
+		return err
+	case s.werrno != 0:
+		return s.errnoError("write", "writev", s.werrno)
 	}
 	return nil
+}
+
+// writeSome is rc.Write's callback: it writes until s.wrest is empty, a real error, or the
+// socket is full (false: wait until writable, then again).
+func (s *rawSocket) writeSome(fd uintptr) bool {
+	for len(s.wrest) > 0 {
+		cnt := min(len(s.wrest), maxIovecs)
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&s.wrest[0])), uintptr(cnt))
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN, e == 0 && r == 0:
+			return false
+		case e != 0:
+			s.werrno = e
+			return true
+		}
+		s.wrest = advanceIovecs(s.wrest, int(r))
+	}
+	return true
 }
 
 // advanceIovecs drops the first n bytes of iov.

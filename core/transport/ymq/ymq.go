@@ -20,6 +20,10 @@ import (
 // Name is the value of SCALER_NETWORK_BACKEND that selects this backend.
 const Name = "ymq"
 
+// EnvLocal names the environment variable that turns the same-host fast path off ("0"):
+// see local.go. Off Linux the fast path does not exist.
+const EnvLocal = "SCALER_YMQ_LOCAL"
+
 // Backend creates YMQ sockets. The zero value is ready to use; it is registered under Name,
 // and object storage code may use it directly because object storage is always YMQ.
 type Backend struct{}
