@@ -62,8 +62,8 @@ type Config struct {
 	CacheBytes int64
 	// Python configures the Python processors that run Python tasks.
 	Python PythonConfig
-	// AdaptiveThreads runs the process's Go code on one thread while at most one Go task
-	// runs at a time (see threadScaler). It changes GOMAXPROCS for the whole process, so
+	// AdaptiveThreads runs the process's Go code on one thread while at most one short Go
+	// task runs at a time (see threadScaler), and restores GOMAXPROCS when Run ends. It changes GOMAXPROCS for the whole process, so
 	// only a process that is just a worker (the scaler_worker command) should set it; an
 	// explicit GOMAXPROCS in the environment turns it off.
 	AdaptiveThreads bool
@@ -213,6 +213,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	if a.cfg.AdaptiveThreads {
 		a.threads = newThreadScaler()
+		defer a.threads.stop()
 	}
 	a.python = newPythonPool(a, runCtx)
 	defer a.python.close()

@@ -7,16 +7,18 @@ import (
 	"time"
 )
 
-// The worker runs on one thread until two Go tasks overlap, then on all of them, and goes
-// back to one once tasks have not overlapped for quietFor.
-func TestThreadScalerFollowsOverlap(t *testing.T) {
+// The worker runs on one thread until two Go tasks overlap or one runs for quietFor, then on
+// all of them, and goes back to one once it has not been busy for quietFor.
+func TestThreadScalerFollowsLoad(t *testing.T) {
 	s := newThreadScaler()
 	if s == nil {
 		t.Skip("GOMAXPROCS is set or there is one CPU: nothing to scale")
 	}
 	defer runtime.GOMAXPROCS(s.high)
+	var clock time.Duration
+	s.clock = func() time.Duration { return clock }
 	procs := func() int { return runtime.GOMAXPROCS(0) }
-	backdate := func() { s.lastOverlap.Store(int64(time.Since(s.start) - quietFor - time.Millisecond)) }
+	pass := func() { clock += quietFor + time.Millisecond }
 
 	steps := []struct {
 		name string
@@ -29,10 +31,14 @@ func TestThreadScalerFollowsOverlap(t *testing.T) {
 		{"two tasks overlap", s.enter, s.high},
 		{"one ends", s.exit, s.high},
 		{"settle right after an overlap", s.settle, s.high},
-		{"quiet long enough", func() { backdate(); s.settle() }, 1},
-		{"overlap again", s.enter, s.high},
-		{"settle while two run", func() { backdate(); s.settle() }, s.high},
-		{"both end", func() { s.exit(); s.exit(); backdate(); s.settle() }, 1},
+		{"the other ends, quiet long enough", func() { s.exit(); pass(); s.settle() }, 1},
+		{"overlap again", func() { s.enter(); s.enter() }, s.high},
+		{"settle while two run", func() { pass(); s.settle() }, s.high},
+		{"both end", func() { s.exit(); s.exit(); pass(); s.settle() }, 1},
+		{"one short task", func() { s.enter(); s.settle() }, 1},
+		{"it runs long", func() { pass(); s.settle() }, s.high},
+		{"it ends, quiet long enough", func() { s.exit(); pass(); s.settle() }, 1},
+		{"the agent stops", s.stop, s.high},
 	}
 	for _, st := range steps {
 		st.do()
@@ -60,7 +66,7 @@ func TestThreadScalerConcurrent(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				s.lastOverlap.Store(0)
+				s.lastBusy.Store(0)
 				s.settle()
 			}
 		}
