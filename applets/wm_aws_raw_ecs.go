@@ -83,7 +83,7 @@ func (o *ecsOptions) Run(ctx context.Context, c *managerCommon, env Env, log *sl
 		CPU:                o.CPU,
 		MemoryGB:           o.MemoryGB,
 		ManagerID:          c.ManagerID,
-		Command:            awsecs.WorkerCommand(c.workerScheduler().String(), o.CPU, c.ManagerID, addressText(c.ObjectStorage), c.workerFlags()),
+		Command:            awscommon.WorkerCommand("ECS", c.workerScheduler().String(), o.CPU, c.workerFlags(), addressText(c.ObjectStorage), c.ManagerID),
 		Logger:             log,
 	}, ecs.NewFromConfig(cfg), iam.NewFromConfig(cfg))
 	rc, err := c.runnerConfig("worker_manager_aws_raw_ecs", log)

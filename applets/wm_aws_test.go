@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scaler-go/scaler/adapters/awscommon/awsfake"
 	"github.com/scaler-go/scaler/applets"
 )
 
@@ -59,13 +60,6 @@ func run(t *testing.T, env map[string]string, args ...string) (int, string) {
 	return code, out.String()
 }
 
-// noAWS leaves the process without any way to get AWS credentials.
-var noAWS = map[string]string{
-	"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/dev/null",
-	"AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
-	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
-}
-
 // The seed's TOML examples select each AWS manager and fill its options; without
 // credentials each stops at once with one line saying how to give them.
 func TestAWSManagersFromSeedTOML(t *testing.T) {
@@ -75,7 +69,7 @@ func TestAWSManagersFromSeedTOML(t *testing.T) {
 	}
 	for _, typ := range []string{"aws_raw_ecs", "aws_hpc", "orb_aws_ec2"} {
 		t.Run(typ, func(t *testing.T) {
-			code, out := run(t, noAWS, "scaler_worker_manager", typ, "--config", path)
+			code, out := run(t, awsfake.NoCredentials, "scaler_worker_manager", typ, "--config", path)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			last := lines[len(lines)-1]
 			if code != 1 || !strings.Contains(last, "scaler_worker_manager: no AWS credentials found") {
@@ -102,7 +96,7 @@ func TestAWSManagersBadInput(t *testing.T) {
 			"--scaler-binary-s3-bucket", "b"}, "not both"},
 	}
 	for _, tc := range tests {
-		code, out := run(t, noAWS, append([]string{"scaler_worker_manager"}, tc.args...)...)
+		code, out := run(t, awsfake.NoCredentials, append([]string{"scaler_worker_manager"}, tc.args...)...)
 		if code == 0 || !strings.Contains(out, tc.want) || strings.Count(strings.TrimSpace(out), "\n") > 0 {
 			t.Errorf("%v: exit %d, output %q, want one line with %q", tc.args, code, out, tc.want)
 		}
@@ -115,7 +109,7 @@ func TestBatchRunnerIsHiddenAndChecksInput(t *testing.T) {
 			t.Fatal("scaler_batch_runner is listed")
 		}
 	}
-	code, out := run(t, noAWS, "scaler_batch_runner", "--task-id", "x")
+	code, out := run(t, awsfake.NoCredentials, "scaler_batch_runner", "--task-id", "x")
 	if code == 0 || !strings.Contains(out, "missing --s3-bucket") {
 		t.Fatalf("exit %d: %s", code, out)
 	}

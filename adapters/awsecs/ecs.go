@@ -361,10 +361,3 @@ func (p *Provisioner) poll(ctx context.Context) error {
 	}
 	return nil
 }
-
-// WorkerCommand is the container command: this binary as a fixed-mode baremetal_native
-// manager with one worker per vCPU (spec §3.4). workerFlags are the shared worker options
-// as flags; objectStorage may be "".
-func WorkerCommand(scheduler string, cpu int, managerID, objectStorage string, workerFlags []string) []string {
-	return awscommon.WorkerCommand("ECS", scheduler, cpu, workerFlags, objectStorage, managerID)
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"go.uber.org/goleak"
 
+	"github.com/scaler-go/scaler/adapters/awscommon"
 	"github.com/scaler-go/scaler/adapters/awscommon/awsfake"
 )
 
@@ -26,7 +27,7 @@ func testConfig() Config {
 		Region: "us-east-1", Cluster: "scaler-cluster", TaskDefinition: "scaler-task-definition", Image: "img:1",
 		PythonRequirements: "numpy", PythonVersion: "3.12.11", Subnets: []string{"subnet-a", "subnet-b"},
 		CPU: 4, MemoryGB: 30, ManagerID: "wm-ecs",
-		Command: WorkerCommand("tcp://10.0.0.1:6378", 4, "wm-ecs", "", []string{"--preload", "pkg.mod:setup('a b')"}),
+		Command: awscommon.WorkerCommand("ECS", "tcp://10.0.0.1:6378", 4, []string{"--preload", "pkg.mod:setup('a b')"}, "", "wm-ecs"),
 		Logger:  quietLog(),
 	}
 }

@@ -41,10 +41,24 @@ func Config(attempts int) aws.Config {
 		RetryMaxAttempts: attempts}
 }
 
-// Env is the environment of a manager process under test: no shared configuration files
-// and no instance metadata, so only what the test gives (extra) reaches the SDK.
+// NoCredentials blanks every way the SDK finds credentials and configuration: shared
+// files, profiles, keys, instance metadata, container and web-identity credentials.
+var NoCredentials = map[string]string{
+	"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
+	"AWS_REGION": "", "AWS_DEFAULT_REGION": "", "AWS_CONFIG_FILE": "/dev/null",
+	"AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true",
+	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "",
+}
+
+// Env is the environment a manager process under test adds to the developer's: whatever AWS
+// settings that has are blanked (NoCredentials), so only what the test gives (extra)
+// reaches the SDK. Later entries win, so extra may set any of them.
 func Env(extra ...string) []string {
-	return append([]string{"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null"}, extra...)
+	env := make([]string, 0, len(NoCredentials)+len(extra))
+	for k, v := range NoCredentials {
+		env = append(env, k+"="+v)
+	}
+	return append(env, extra...)
 }
 
 // S3 serves an in-memory S3 (gofakes3) holding one empty bucket, and returns it with an SDK
