@@ -7,14 +7,20 @@ import (
 	"time"
 )
 
-// The worker runs on one thread until two Go tasks overlap or one runs for quietFor, then on
-// all of them, and goes back to one once it has not been busy for quietFor.
-func TestThreadScalerFollowsLoad(t *testing.T) {
+// testScaler is a scaler whose GOMAXPROCS changes are undone when the test ends.
+func testScaler(t *testing.T) *threadScaler {
 	s := newThreadScaler()
 	if s == nil {
 		t.Skip("GOMAXPROCS is set or there is one CPU: nothing to scale")
 	}
-	defer runtime.GOMAXPROCS(s.high)
+	t.Cleanup(func() { runtime.GOMAXPROCS(s.high) })
+	return s
+}
+
+// The worker runs on one thread until two Go tasks overlap or one runs for quietFor, then on
+// all of them, and goes back to one once it has not been busy for quietFor.
+func TestThreadScalerFollowsLoad(t *testing.T) {
+	s := testScaler(t)
 	var clock time.Duration
 	s.clock = func() time.Duration { return clock }
 	procs := func() int { return runtime.GOMAXPROCS(0) }
@@ -51,11 +57,7 @@ func TestThreadScalerFollowsLoad(t *testing.T) {
 // Whatever the interleaving of tasks and settles, two tasks running at once never stay on
 // one thread.
 func TestThreadScalerConcurrent(t *testing.T) {
-	s := newThreadScaler()
-	if s == nil {
-		t.Skip("GOMAXPROCS is set or there is one CPU: nothing to scale")
-	}
-	defer runtime.GOMAXPROCS(s.high)
+	s := testScaler(t)
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
